@@ -1,0 +1,1 @@
+"""genlib.audio: filled in by its track (see ../shared/CURRICULUM.md)."""

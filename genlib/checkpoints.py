@@ -1,0 +1,106 @@
+"""Shipped weights: save atomically, load without running pickled code, check sha256, keep a manifest."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from genlib.data.files import sha256_file
+
+
+class ChecksumError(ValueError):
+    """A checkpoint's bytes do not match the sha256 recorded for it."""
+
+
+def checkpoint_dir() -> Path:
+    """The project's checkpoints/ folder (GENLIB_CHECKPOINTS overrides it)."""
+    return Path(os.environ.get("GENLIB_CHECKPOINTS", Path(__file__).resolve().parents[1] / "checkpoints"))
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_weights(model: nn.Module | dict, path: str | Path) -> str:
+    """Save a model's state_dict (tensors only) atomically; returns the file's sha256."""
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    path = Path(path)
+    _atomic_write(path, lambda tmp: torch.save(state, tmp))
+    return sha256_file(path)
+
+
+def load_weights(model: nn.Module, path: str | Path, sha256: str | None = None) -> nn.Module:
+    """Load weights into `model` with torch.load(weights_only=True); if `sha256` is given the file must match it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist; train it with the script named in "
+                                f"checkpoints/manifest.json or `git checkout -- {path.name}`")
+    if sha256 is not None:
+        actual = sha256_file(path)
+        if actual != sha256:
+            raise ChecksumError(f"checkpoint {path} has sha256 {actual[:12]}… but the manifest says {sha256[:12]}…: "
+                                "the file is damaged or was retrained without updating the manifest. "
+                                "Restore it with `git checkout` or rerun its training script.")
+    device = next(model.parameters(), torch.empty(0)).device
+    state = torch.load(path, map_location=device, weights_only=True)
+    model.load_state_dict(state)
+    return model
+
+
+def manifest_path() -> Path:
+    return checkpoint_dir() / "manifest.json"
+
+
+def read_manifest() -> dict[str, dict[str, Any]]:
+    """All shipped checkpoints: name -> {file, sha256, bytes, script, settings, metric, ...}."""
+    path = manifest_path()
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def register(name: str, path: str | Path, *, script: str, settings: dict, metric: dict, **extra: Any) -> dict:
+    """Record a trained file in the manifest with its hash, size, the script and settings that made it, and its metric."""
+    path = Path(path)
+    entry = {"file": path.name, "sha256": sha256_file(path), "bytes": path.stat().st_size,
+             "script": script, "settings": settings, "metric": metric, **extra}
+    manifest = read_manifest()
+    manifest[name] = entry
+    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    _atomic_write(manifest_path(), lambda tmp: Path(tmp).write_text(text))
+    return entry
+
+
+def load_checkpoint(name: str, model: nn.Module) -> dict:
+    """Load the shipped checkpoint `name` into `model` after checking its sha256; returns its manifest entry."""
+    manifest = read_manifest()
+    if name not in manifest:
+        known = ", ".join(sorted(manifest)) or "none yet"
+        raise KeyError(f"no checkpoint named {name!r} in {manifest_path()} (known: {known})")
+    entry = manifest[name]
+    load_weights(model, checkpoint_dir() / entry["file"], sha256=entry["sha256"])
+    return entry
+
+
+def load_or_train(name: str, model: nn.Module, train_fn: Callable[[nn.Module], Any]) -> str:
+    """Load if the shipped checkpoint exists, train otherwise; returns 'loaded' or 'trained' so the notebook can say which."""
+    entry = read_manifest().get(name)
+    if entry is not None and (checkpoint_dir() / entry["file"]).exists():
+        load_checkpoint(name, model)
+        return "loaded"
+    train_fn(model)
+    return "trained"

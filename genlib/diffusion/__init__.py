@@ -1,0 +1,1 @@
+"""genlib.diffusion: filled in by its track (see ../shared/CURRICULUM.md)."""

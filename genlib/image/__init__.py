@@ -1,0 +1,4 @@
+"""Image models: MLP/CNN blocks, U-Net, VAE, VQ-VAE, GAN (built up notebook by notebook)."""
+from genlib.image.blocks import MLP
+
+__all__ = ["MLP"]

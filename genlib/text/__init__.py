@@ -1,0 +1,1 @@
+"""genlib.text: filled in by its track (see ../shared/CURRICULUM.md)."""

@@ -1,0 +1,154 @@
+"""Pictures for the notebooks: image grids, loss curves, 2-D scatter and density plots, sliders with a static fallback."""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+
+plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.autolayout": True})
+
+
+def _as_images(images: torch.Tensor) -> torch.Tensor:
+    """Check and reshape to [N, C, H, W] with C in (1, 3), values in [0, 1]."""
+    images = torch.as_tensor(images).detach().float().cpu()
+    if images.dim() == 3:
+        images = images.unsqueeze(1)
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must be [N, H, W] or [N, C, H, W] with C = 1 or 3, got shape {tuple(images.shape)}")
+    lo, hi = images.min().item(), images.max().item()
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ValueError(f"image values must lie in [0, 1], got [{lo:.3f}, {hi:.3f}]; map [-1, 1] data with (x + 1) / 2")
+    return images.clamp(0, 1)
+
+
+def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 1) -> torch.Tensor:
+    """Tile [N, C, H, W] images into one [C, rows*(H+pad)+pad, nrow*(W+pad)+pad] image (white padding)."""
+    images = _as_images(images)
+    n, c, h, w = images.shape
+    nrow = max(1, min(nrow, n))
+    rows = (n + nrow - 1) // nrow
+    grid = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        grid[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = images[i]
+    return grid
+
+
+def show_images(images: torch.Tensor, nrow: int = 8, title: str = "", ax: plt.Axes | None = None) -> plt.Axes:
+    """Draw images as one grid with a title (axes hidden: pixels have no units)."""
+    grid = make_grid(images, nrow)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(12, 0.9 * grid.shape[2] / 28 + 1), min(12, 0.9 * grid.shape[1] / 28 + 0.6)))
+    ax.imshow(grid.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)
+    ax.set_title(title)
+    ax.axis("off")
+    return ax
+
+
+def smooth(values: Sequence[float], window: int = 20) -> list[float]:
+    """Running mean over `window` points, so a noisy loss curve shows its trend."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
+def loss_curves(curves: Mapping[str, Sequence[float] | tuple[Sequence[int], Sequence[float]]], title: str = "Training loss",
+                ylabel: str = "loss", xlabel: str = "step", window: int = 1, logy: bool = False,
+                ax: plt.Axes | None = None) -> plt.Axes:
+    """Plot named curves; each is a list of values (x = index) or a pair (steps, values)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for name, curve in curves.items():
+        xs, ys = curve if isinstance(curve, tuple) else (range(len(curve)), curve)
+        ax.plot(list(xs), smooth(list(ys), window) if window > 1 else list(ys), label=name)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def scatter2d(points: Mapping[str, torch.Tensor] | torch.Tensor, title: str = "", ax: plt.Axes | None = None,
+              s: float = 3, lim: float | None = None) -> plt.Axes:
+    """Scatter one or several named [N, 2] point sets on equal axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    sets = points if isinstance(points, Mapping) else {"": points}
+    for name, p in sets.items():
+        p = torch.as_tensor(p).detach().cpu()
+        if p.dim() != 2 or p.shape[1] != 2:
+            raise ValueError(f"points must be [N, 2], got {tuple(p.shape)} for {name!r}")
+        ax.scatter(p[:, 0].numpy(), p[:, 1].numpy(), s=s, alpha=0.6, label=name or None)
+    ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
+    if lim is not None:
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim))
+    if any(sets.keys()):
+        ax.legend(markerscale=3, fontsize=8)
+    return ax
+
+
+def density2d(log_prob: Callable[[torch.Tensor], torch.Tensor], lim: float = 3.0, n: int = 150, title: str = "",
+              ax: plt.Axes | None = None) -> plt.Axes:
+    """Heat map of exp(log_prob) over the square [-lim, lim]^2."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    xs = torch.linspace(-lim, lim, n)
+    grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), -1).reshape(-1, 2)
+    with torch.no_grad():
+        p = log_prob(grid).exp().reshape(n, n)
+    ax.imshow(p.numpy(), origin="lower", extent=(-lim, lim, -lim, lim), cmap="magma")
+    ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
+    return ax
+
+
+def widgets_available() -> bool:
+    """True inside a live IPython kernel with ipywidgets installed, unless GENLIB_STATIC=1 asks for static output."""
+    if os.environ.get("GENLIB_STATIC") == "1":
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def slider_plot(draw: Callable[..., Any], **sliders: tuple[float, float, float, float]) -> None:
+    """Call `draw(**values)` at the defaults as a static figure, then add sliders that redraw it when moved.
+
+    Each slider is (min, max, step, default). Where widgets cannot render (GitHub, nbval, a terminal) the
+    static figure is what the reader sees, so the notebook still reads well.
+    """
+    for name, spec in sliders.items():
+        if len(spec) != 4 or not spec[0] <= spec[3] <= spec[1]:
+            raise ValueError(f"slider {name!r} must be (min, max, step, default) with min <= default <= max, got {spec}")
+    defaults = {name: spec[3] for name, spec in sliders.items()}
+    draw(**defaults)
+    plt.show()
+    if not widgets_available():
+        return
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    controls = {name: (widgets.IntSlider if all(float(v).is_integer() for v in spec) else widgets.FloatSlider)(
+        min=spec[0], max=spec[1], step=spec[2], value=spec[3], description=name, continuous_update=False)
+        for name, spec in sliders.items()}
+    out = widgets.Output()
+
+    def redraw(_change: Any = None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            draw(**{name: c.value for name, c in controls.items()})
+            plt.show()
+
+    for c in controls.values():
+        c.observe(redraw, names="value")
+    display(widgets.VBox([widgets.HTML("<b>Move a slider to redraw the figure:</b>"), *controls.values(), out]))

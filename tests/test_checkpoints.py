@@ -1,0 +1,77 @@
+import json
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from genlib import checkpoints as ck
+
+
+@pytest.fixture
+def ckdir(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENLIB_CHECKPOINTS", str(tmp_path))
+    return tmp_path
+
+
+def test_save_load_round_trip_and_hash(ckdir):
+    a, b = nn.Linear(4, 3), nn.Linear(4, 3)
+    sha = ck.save_weights(a, ckdir / "lin.pt")
+    assert sha == ck.sha256_file(ckdir / "lin.pt") and len(sha) == 64
+    ck.load_weights(b, ckdir / "lin.pt", sha256=sha)
+    assert torch.equal(a.weight, b.weight)
+    assert not [p for p in os.listdir(ckdir) if p.endswith(".tmp")]
+
+
+def test_hash_mismatch_is_a_clear_error(ckdir):
+    a = nn.Linear(2, 2)
+    ck.save_weights(a, ckdir / "lin.pt")
+    with pytest.raises(ck.ChecksumError, match="damaged or was retrained"):
+        ck.load_weights(a, ckdir / "lin.pt", sha256="0" * 64)
+
+
+def test_missing_checkpoint_message(ckdir):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ck.load_weights(nn.Linear(2, 2), ckdir / "nope.pt")
+    with pytest.raises(KeyError, match="no checkpoint named 'gpt'"):
+        ck.load_checkpoint("gpt", nn.Linear(2, 2))
+
+
+def test_loading_refuses_pickled_code(ckdir):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+    torch.save({"weight": Evil()}, ckdir / "evil.pt")
+    with pytest.raises(Exception, match="(?i)weights_only|unsupported|global"):
+        ck.load_weights(nn.Linear(2, 2), ckdir / "evil.pt")
+
+
+def test_failed_write_leaves_old_file_intact(ckdir, monkeypatch):
+    model = nn.Linear(2, 2)
+    ck.save_weights(model, ckdir / "m.pt")
+    before = (ckdir / "m.pt").read_bytes()
+
+    def broken_save(obj, f):
+        with open(f, "wb") as fh:
+            fh.write(b"half a fi")
+        raise OSError("disk full")
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        ck.save_weights(nn.Linear(2, 2), ckdir / "m.pt")
+    assert (ckdir / "m.pt").read_bytes() == before
+    assert not [p for p in os.listdir(ckdir) if p.endswith(".tmp")]
+
+
+def test_manifest_register_and_load_or_train(ckdir):
+    model = nn.Linear(3, 1)
+    calls = []
+    assert ck.load_or_train("lin", nn.Linear(3, 1), calls.append) == "trained" and len(calls) == 1
+    ck.save_weights(model, ckdir / "lin.pt")
+    entry = ck.register("lin", ckdir / "lin.pt", script="scripts/x.py", settings={"steps": 1},
+                        metric={"name": "mse", "value": 0.5})
+    manifest = json.loads((ckdir / "manifest.json").read_text())
+    assert manifest["lin"]["sha256"] == entry["sha256"] == ck.sha256_file(ckdir / "lin.pt")
+    assert manifest["lin"]["bytes"] == (ckdir / "lin.pt").stat().st_size
+    fresh = nn.Linear(3, 1)
+    assert ck.load_or_train("lin", fresh, calls.append) == "loaded" and len(calls) == 1
+    assert torch.equal(fresh.weight, model.weight)

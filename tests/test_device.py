@@ -1,0 +1,53 @@
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from genlib import device
+
+
+def test_scale_follows_hardware_and_env(monkeypatch):
+    monkeypatch.delenv("GENLIB_SCALE", raising=False)
+    assert device.scale() == ("gpu-full" if torch.cuda.is_available() else "cpu-small")
+    monkeypatch.setenv("GENLIB_SCALE", "gpu-full")
+    assert device.scale() == "gpu-full"
+    assert device.pick(1, 2) == 2
+    monkeypatch.setenv("GENLIB_SCALE", "cpu-small")
+    assert device.pick(1, 2) == 1
+
+
+def test_unknown_scale_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("GENLIB_SCALE", "huge")
+    with pytest.raises(ValueError, match="GENLIB_SCALE='huge'.*cpu-small"):
+        device.scale()
+
+
+def test_get_device(monkeypatch):
+    monkeypatch.delenv("GENLIB_DEVICE", raising=False)
+    assert device.get_device("cpu") == torch.device("cpu")
+    assert device.get_device().type in device.DEVICE_KINDS
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        device.get_device("tpu")
+    monkeypatch.setenv("GENLIB_DEVICE", "cpu")
+    assert device.get_device() == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_missing_cuda_says_so():
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        device.get_device("cuda")
+
+
+def test_seed_everything_repeats_all_generators():
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(3)
+    device.seed_everything(7)
+    a = draw()
+    device.seed_everything(7)
+    b = draw()
+    assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
+    device.seed_everything(8)
+    assert draw()[0] != a[0]
+    with pytest.raises(ValueError):
+        device.seed_everything(-1)
