@@ -88,12 +88,23 @@ def em_step(x: torch.Tensor, gmm: GaussianMixture, reg: float = 1e-4) -> Gaussia
     return GaussianMixture(nk / nk.sum(), means, covs)
 
 
+def kmeans_pp_init(x: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """k-means++ seeding: each new centre is a data point drawn with probability ∝ squared distance to the
+    nearest centre so far, so the starting centres spread over the data and EM rarely gets stuck."""
+    chosen = [int(torch.randint(len(x), (1,), generator=generator))]
+    d2 = (x - x[chosen[0]]).pow(2).sum(1)
+    for _ in range(1, k):
+        chosen.append(int(torch.multinomial(d2 / d2.sum(), 1, generator=generator)))
+        d2 = torch.minimum(d2, (x - x[chosen[-1]]).pow(2).sum(1))
+    return x[chosen].clone()
+
+
 def fit_gmm(x: torch.Tensor, k: int, iters: int = 100, seed: int = 0) -> GaussianMixture:
-    """Fit a K-component Gaussian mixture by EM, starting from K random data points and the data's spread."""
+    """Fit a K-component Gaussian mixture by EM, starting from k-means++ centres and the data's spread."""
     if x.dim() != 2 or len(x) < k:
         raise ValueError(f"x must be [N, D] with N >= k={k}, got {tuple(x.shape)}")
     g = torch.Generator().manual_seed(seed)
-    means = x[torch.randperm(len(x), generator=g)[:k]].clone()
+    means = kmeans_pp_init(x, k, g)
     cov = torch.cov(x.T).reshape(x.shape[1], x.shape[1]) / k + 1e-3 * torch.eye(x.shape[1])
     gmm = GaussianMixture(torch.full((k,), 1 / k), means, cov.expand(k, -1, -1).clone())
     for _ in range(iters):

@@ -88,3 +88,11 @@ def test_mlp_shapes():
     assert sum(isinstance(m, torch.nn.ReLU) for m in net) == 1
     with pytest.raises(ValueError):
         MLP([3])
+
+
+def test_kmeans_pp_spreads_centres_over_all_ring_modes():
+    x = ring_of_gaussians(2000, modes=8, std=0.1)
+    for seed in range(5):
+        gmm = density.fit_gmm(x, 8, iters=30, seed=seed)
+        angles = torch.atan2(gmm.means[:, 1], gmm.means[:, 0])
+        assert len(torch.unique(torch.round(angles / (2 * torch.pi / 8)) % 8)) == 8

@@ -1,0 +1,75 @@
+"""The notebook contract, checked statically, and the Colab set-up cell run against a simulated Colab."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from genlib.colab import BOOTSTRAP_CELL
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 3
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_follows_the_contract(path):
+    assert re.match(r"^\d\d_[a-z0-9_]+\.ipynb$", path.name)
+    cells = _cells(path)
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert "".join(code[0]["source"]) == BOOTSTRAP_CELL, "the first code cell must be genlib.colab.BOOTSTRAP_CELL"
+    intro = "".join(cells[0]["source"]).lower()
+    for word in ("learning objectives", "prerequisites", "estimated time"):
+        assert word in intro, f"the opening cell needs '{word}'"
+    markdown = " ".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown").lower()
+    for word in ("summary", "exercises", "<details>"):
+        assert word in markdown
+    source = "\n".join("".join(c["source"]) for c in code)
+    assert not re.search(r"""\.cuda\(\)|device\s*=\s*['"]cuda""", source), "use genlib.device, not cuda"
+    for c in code:
+        for out in c.get("outputs", []):
+            assert out["output_type"] != "error", "a notebook is committed with an error output"
+    assert all(c.get("execution_count") for c in code), "commit notebooks executed (scripts/execute_notebooks.py)"
+    assert path.stat().st_size < 1_500_000, "keep outputs small"
+
+
+def test_colab_cell_clones_the_course_and_imports_genlib(tmp_path):
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("needs a git checkout to clone from")
+    fake = tmp_path / "fake_colab"
+    (fake / "google" / "colab").mkdir(parents=True)
+    (fake / "google" / "__init__.py").write_text("")
+    (fake / "google" / "colab" / "__init__.py").write_text("")
+    target = tmp_path / "content" / "genai-from-scratch"
+    script = BOOTSTRAP_CELL + "\nimport genlib, genlib.data\nprint(genlib.__file__)\n" \
+        "print(len(genlib.data.load_shakespeare()))\nprint(os.getcwd())\n"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake), os.environ.get("PYTHONPATH", "")]),
+           "GENLIB_COLAB_DIR": str(target), "GENLIB_REPO_URL": str(ROOT)}
+    env.pop("GENLIB_DATA", None)
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    genlib_file, n_chars, cwd = out.stdout.split()[-3:]
+    assert Path(genlib_file).is_relative_to(target)  # genlib came from the clone, not this checkout
+    assert n_chars == "1115394" and Path(cwd) == target / "notebooks"
+    # a second run (Restart & Run All on Colab) reuses the clone instead of failing
+    again = subprocess.run([sys.executable, "-c", BOOTSTRAP_CELL], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+
+
+def test_colab_cell_does_nothing_elsewhere(tmp_path):
+    out = subprocess.run([sys.executable, "-c", BOOTSTRAP_CELL + "\nprint(ON_COLAB, os.getcwd())"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["False", str(tmp_path)]
