@@ -1,0 +1,183 @@
+"""A GPT written to be read top to bottom, as nanoGPT's model.py: a config, then one module per idea.
+
+Options the course adds on top of nanoGPT (each measured in benchmarks/gpt_vs_nanogpt.py):
+RoPE instead of learned positions, RMSNorm instead of LayerNorm, and a key/value cache for fast decoding.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 65
+    block_size: int = 64          # the longest context the model sees
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = False            # biases in Linear layers and norms
+    pos: str = "learned"          # 'learned' (GPT-2) or 'rope' (LLaMA)
+    norm: str = "layer"           # 'layer' (GPT-2) or 'rms' (LLaMA)
+    mlp_ratio: int = 4
+
+    def __post_init__(self):
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if self.pos not in ("learned", "rope"):
+            raise ValueError(f"pos must be 'learned' or 'rope', got {self.pos!r}")
+        if self.norm not in ("layer", "rms"):
+            raise ValueError(f"norm must be 'layer' or 'rms', got {self.norm!r}")
+        if self.pos == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ValueError("RoPE needs an even head size (n_embd / n_head)")
+
+
+def rope_tables(head_dim: int, length: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables [length, head_dim/2] for rotary position embeddings (RoPE)."""
+    inv_freq = base ** (-torch.arange(0, head_dim, 2).float() / head_dim)
+    angles = torch.arange(length).float()[:, None] * inv_freq[None]
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate each pair of channels (x1, x2) of x [B, H, T, D] by its position's angle."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    return out.flatten(-2).type_as(x)
+
+
+def make_norm(config: GPTConfig) -> nn.Module:
+    if config.norm == "rms":
+        return nn.RMSNorm(config.n_embd)
+    return nn.LayerNorm(config.n_embd, bias=config.bias)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head attention where position t only sees positions <= t."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head, self.head_dim = config.n_head, config.n_embd // config.n_head
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = config.dropout
+        self.rope = config.pos == "rope"
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
+                cache: dict | None = None) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, self.head_dim).transpose(1, 2) for t in (q, k, v))  # [B, H, T, D]
+        if self.rope:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if cache is not None:  # decoding: keep every past key and value, attend to all of them
+            if "k" in cache:
+                k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)
+            cache["k"], cache["v"] = k, v
+        # With a cache and one new token, the new token may see every cached one, so no mask is needed;
+        # with a cache and several new tokens (a prompt), the mask lines up with the end of the keys.
+        causal = T > 1
+        if causal and k.shape[2] != T:
+            mask = torch.ones(T, k.shape[2], dtype=torch.bool, device=x.device).tril(k.shape[2] - T)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=causal,
+                                               dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+    """Position-wise feed-forward: widen, GELU, narrow."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        hidden = config.mlp_ratio * config.n_embd
+        self.fc = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.proj(F.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attention(norm(x)), then x + mlp(norm(x))."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.norm1, self.attn = make_norm(config), CausalSelfAttention(config)
+        self.norm2, self.mlp = make_norm(config), MLP(config)
+
+    def forward(self, x: torch.Tensor, rope=None, cache: dict | None = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), rope, cache)
+        return x + self.mlp(self.norm2(x))
+
+
+class GPT(nn.Module):
+    """Token embedding (+ positions) -> blocks -> norm -> logits over the vocabulary."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
+        self.pos_emb = nn.Embedding(config.block_size, config.n_embd) if config.pos == "learned" else None
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+        self.norm = make_norm(config)
+        self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.head.weight = self.tok_emb.weight  # weight tying, as GPT-2
+        if config.pos == "rope":
+            cos, sin = rope_tables(config.n_embd // config.n_head, config.block_size)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
+            if name.endswith("proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self) -> int:
+        """Parameters, counting the tied embedding once and leaving out learned positions (as nanoGPT)."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - (self.pos_emb.weight.numel() if self.pos_emb is not None else 0)
+
+    def forward(self, idx: torch.Tensor, caches: list[dict] | None = None, start: int = 0) -> torch.Tensor:
+        """Logits [B, T, vocab] for token ids [B, T]. With `caches` (one dict per block), `idx` continues a
+        sequence whose first `start` tokens were already fed, so only the new tokens are computed."""
+        B, T = idx.shape
+        if start + T > self.config.block_size:
+            raise ValueError(f"sequence of {start + T} tokens is longer than the model's context "
+                             f"block_size={self.config.block_size}; crop the prompt to its last "
+                             f"{self.config.block_size} tokens")
+        x = self.tok_emb(idx)
+        rope = None
+        if self.pos_emb is not None:
+            x = x + self.pos_emb(torch.arange(start, start + T, device=idx.device))
+        else:
+            rope = (self.rope_cos[start:start + T], self.rope_sin[start:start + T])
+        x = self.drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, rope, None if caches is None else caches[i])
+        return self.head(self.norm(x))
+
+    def new_caches(self) -> list[dict]:
+        """Empty key/value caches, one per block, for `forward(..., caches=...)`."""
+        return [{} for _ in self.blocks]
+
+
+def config_dict(config: GPTConfig) -> dict:
+    """The config as a plain dict (for the checkpoint manifest)."""
+    return asdict(config)

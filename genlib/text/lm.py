@@ -1,0 +1,50 @@
+"""Language-model data and scoring shared by every text notebook: random blocks, fixed validation batches,
+and one loss estimator, so an n-gram and a GPT are measured the same way (nats per character)."""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def random_batch(data: torch.Tensor, block_size: int, batch_size: int,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`batch_size` random windows of `block_size` tokens (x) and the same windows shifted by one (y), as nanoGPT."""
+    if len(data) <= block_size:
+        raise ValueError(f"data has {len(data)} tokens, fewer than block_size + 1 = {block_size + 1}")
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+    offsets = torch.arange(block_size)
+    x = data[starts[:, None] + offsets]
+    y = data[starts[:, None] + offsets + 1]
+    return x, y
+
+
+def fixed_batches(data: torch.Tensor, block_size: int, batch_size: int = 32, n_batches: int = 20,
+                  seed: int = 1234) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The same validation windows every time (seeded), so two models are scored on identical text."""
+    g = torch.Generator().manual_seed(seed)
+    return [random_batch(data, block_size, batch_size, g) for _ in range(n_batches)]
+
+
+@torch.no_grad()
+def evaluate_loss(model: Callable[[torch.Tensor], torch.Tensor],
+                  batches: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device | str = "cpu") -> float:
+    """Mean cross-entropy (nats per token) of `model(x) -> logits [B, T, V]` over the batches."""
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    total, count = 0.0, 0
+    for x, y in batches:
+        logits = model(x.to(device))
+        total += F.cross_entropy(logits.flatten(0, 1).float(), y.to(device).flatten(), reduction="sum").item()
+        count += y.numel()
+    if was_training:
+        model.train()
+    return total / count
+
+
+def perplexity(loss_nats: float) -> float:
+    """exp(loss): the number of equally likely choices the model is, on average, torn between."""
+    return math.exp(loss_nats)
