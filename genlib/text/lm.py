@@ -48,3 +48,13 @@ def evaluate_loss(model: Callable[[torch.Tensor], torch.Tensor],
 def perplexity(loss_nats: float) -> float:
     """exp(loss): the number of equally likely choices the model is, on average, torn between."""
     return math.exp(loss_nats)
+
+
+def sequential_batches(data: torch.Tensor, block_size: int, batch_size: int = 32) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Every token of `data` exactly once, in non-overlapping windows: the whole-split loss, not an estimate."""
+    n = (len(data) - 1) // block_size
+    if n < 1:
+        raise ValueError(f"data has {len(data)} tokens, fewer than block_size + 1 = {block_size + 1}")
+    x = data[: n * block_size].view(n, block_size)
+    y = data[1: n * block_size + 1].view(n, block_size)
+    return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, n, batch_size)]

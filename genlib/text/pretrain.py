@@ -1,0 +1,167 @@
+"""Pre-training a language model on a token stream, for a number of steps or a wall-clock budget.
+
+A `Recipe` holds every training choice (batch, context, optimizer, schedule), so a benchmark can change one
+at a time. The learning-rate schedule runs over the *fraction of the budget used*, so a time-limited run
+finishes its decay exactly at the deadline.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from genlib.text.gpt import GPTConfig
+from genlib.text.lm import random_batch
+from genlib.text.muon import Muon
+from genlib.train import History
+
+
+@dataclass
+class Recipe:
+    batch_size: int = 12
+    block_size: int = 64
+    lr: float = 1e-3                 # AdamW learning rate (embeddings, norms, and every weight with 'adamw')
+    min_lr_ratio: float = 0.1        # the schedule ends at lr * min_lr_ratio
+    warmup: float = 0.05             # fraction of the budget spent warming up linearly
+    schedule: str = "cosine"         # 'cosine' decay, or 'wsd' (warm-up, stable, then linear decay in the last `cooldown`)
+    cooldown: float = 0.4
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float | None = 1.0
+    optimizer: str = "adamw"         # 'adamw', or 'muon' for the 2-D weight matrices inside the blocks
+    muon_lr: float = 1e-3            # Muon's rate, on AdamW's scale (see genlib.text.muon)
+
+    def __post_init__(self):
+        if self.schedule not in ("cosine", "wsd"):
+            raise ValueError(f"schedule must be 'cosine' or 'wsd', got {self.schedule!r}")
+        if self.optimizer not in ("adamw", "muon"):
+            raise ValueError(f"optimizer must be 'adamw' or 'muon', got {self.optimizer!r}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def lr_multiplier(progress: float, recipe: Recipe) -> float:
+    """Learning-rate multiplier at `progress` in [0, 1] of the budget: warm-up, then cosine or stable-then-linear."""
+    if progress < recipe.warmup:
+        return max(progress / recipe.warmup, 1e-3)
+    lo = recipe.min_lr_ratio
+    if recipe.schedule == "cosine":
+        p = (progress - recipe.warmup) / max(1e-9, 1 - recipe.warmup)
+        return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+    start = 1 - recipe.cooldown
+    if progress < start:
+        return 1.0
+    return lo + (1 - lo) * max(0.0, 1 - (progress - start) / recipe.cooldown)
+
+
+def make_optimizers(model: nn.Module, recipe: Recipe) -> list[torch.optim.Optimizer]:
+    """AdamW as nanoGPT (decay on matrices, none on norms/biases); with 'muon', Muon takes the block matrices."""
+    matrices = {n: p for n, p in model.named_parameters() if p.dim() == 2 and p.requires_grad}
+    others = [p for n, p in model.named_parameters() if p.requires_grad and n not in matrices]
+    if recipe.optimizer == "muon":  # Muon orthogonalizes the update of hidden matrices; embeddings stay on AdamW
+        hidden = [p for n, p in matrices.items() if n.startswith("blocks.")]
+        rest = [p for n, p in matrices.items() if not n.startswith("blocks.")]
+        adam = torch.optim.AdamW([{"params": rest, "weight_decay": recipe.weight_decay},
+                                  {"params": others, "weight_decay": 0.0}], lr=recipe.lr, betas=recipe.betas)
+        muon = Muon(hidden, lr=recipe.muon_lr, weight_decay=recipe.weight_decay)
+        return [adam, muon]
+    return [torch.optim.AdamW([{"params": list(matrices.values()), "weight_decay": recipe.weight_decay},
+                               {"params": others, "weight_decay": 0.0}], lr=recipe.lr, betas=recipe.betas)]
+
+
+def pretrain(model: nn.Module, data: torch.Tensor, recipe: Recipe, *, steps: int | None = None,
+             seconds: float | None = None, eval_fn: Callable[[nn.Module], dict] | None = None,
+             eval_every: int = 0, seed: int = 0, progress: bool = True,
+             device: torch.device | str = "cpu") -> History:
+    """Train `model` (idx -> logits) on random windows of `data` until `steps` or `seconds` runs out.
+
+    Progress through the budget is max(step / steps, elapsed / seconds); the learning rate follows
+    `lr_multiplier(progress)`. `eval_fn(model)` runs every `eval_every` steps and at the end.
+    """
+    if steps is None and seconds is None:
+        raise ValueError("give a budget: steps=..., seconds=..., or both")
+    if (steps is not None and steps < 1) or (seconds is not None and seconds <= 0):
+        raise ValueError(f"the budget must be positive, got steps={steps}, seconds={seconds}")
+    g = torch.Generator().manual_seed(seed)
+    opts = make_optimizers(model, recipe)
+    bases = [[group["lr"] for group in o.param_groups] for o in opts]
+    history, params = History(), [p for p in model.parameters() if p.requires_grad]
+    bar = tqdm(total=steps if steps is not None else int(seconds), disable=not progress, leave=False,
+               desc="pre-training", unit="step" if steps is not None else "s")
+    model.train()
+    start, step, frac = time.perf_counter(), 0, 0.0
+    while frac < 1.0:
+        mult = lr_multiplier(frac, recipe)
+        for o, base in zip(opts, bases):
+            for group, b in zip(o.param_groups, base):
+                group["lr"] = b * mult
+        x, y = random_batch(data, recipe.block_size, recipe.batch_size, g)
+        x, y = x.to(device), y.to(device)
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step}: lower the learning rate")
+        for o in opts:
+            o.zero_grad(set_to_none=True)
+        loss.backward()
+        if recipe.grad_clip:
+            nn.utils.clip_grad_norm_(params, recipe.grad_clip)
+        for o in opts:
+            o.step()
+        history.steps.append(step)
+        history.loss.append(loss.item())
+        history.lr.append(opts[0].param_groups[0]["lr"])
+        step += 1
+        elapsed = time.perf_counter() - start
+        frac = max(step / steps if steps else 0.0, elapsed / seconds if seconds else 0.0)
+        bar.update(1 if steps is not None else int(elapsed) - bar.n)
+        if eval_fn is not None and eval_every and step % eval_every == 0 and frac < 1.0:
+            model.eval()
+            history.evals.append(eval_fn(model))
+            history.eval_steps.append(step)
+            model.train()
+            bar.set_postfix(history.evals[-1])
+    bar.close()
+    if eval_fn is not None:
+        model.eval()
+        history.evals.append(eval_fn(model))
+        history.eval_steps.append(step)
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+# nanoGPT's published CPU recipe for shakespeare_char (its README): the baseline every change is measured against.
+NANOGPT_CPU_MODEL = GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=False)
+NANOGPT_CPU_RECIPE = Recipe(batch_size=12, block_size=64, lr=1e-3, min_lr_ratio=0.1, warmup=100 / 2000,
+                            schedule="cosine", weight_decay=0.1, betas=(0.9, 0.99), grad_clip=1.0)
+NANOGPT_CPU_STEPS = 2000
+
+
+def recipe_ablation() -> list[tuple[str, GPTConfig, Recipe]]:
+    """From nanoGPT's CPU recipe to this course's, one change per line (each line keeps the changes above it)."""
+    m, r = NANOGPT_CPU_MODEL, NANOGPT_CPU_RECIPE
+    lines = [("nanoGPT recipe", m, r)]
+    r = replace(r, lr=3e-3)
+    lines.append(("+ learning rate 3e-3", m, r))
+    m = replace(m, pos="rope", norm="rms")
+    lines.append(("+ RoPE and RMSNorm (LLaMA-style)", m, r))
+    r = replace(r, batch_size=32)
+    lines.append(("+ batch 32", m, r))
+    r = replace(r, schedule="wsd", cooldown=0.5, min_lr_ratio=0.0)
+    lines.append(("+ warm-up / stable / decay to zero", m, r))
+    r = replace(r, optimizer="muon", muon_lr=r.lr)
+    lines.append(("+ Muon for the block matrices", m, r))
+    return lines
+
+
+def project_recipe() -> tuple[GPTConfig, Recipe]:
+    """This course's recipe at the benchmark's size: the last line of `recipe_ablation()`."""
+    _, m, r = recipe_ablation()[-1]
+    return m, r

@@ -1,0 +1,115 @@
+"""The GPT training pieces: the schedule, Muon, the loss estimator, the budgeted loop."""
+import math
+
+import pytest
+import torch
+
+from genlib.text.gpt import GPT, GPTConfig
+from genlib.text.lm import evaluate_loss, fixed_batches, random_batch, sequential_batches
+from genlib.text.muon import Muon, orthogonalize
+from genlib.text.pretrain import Recipe, lr_multiplier, make_optimizers, pretrain
+
+
+def test_random_batch_targets_are_inputs_shifted_by_one():
+    data = torch.arange(100)
+    x, y = random_batch(data, 8, 4, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 8)
+    assert torch.equal(y, x + 1)
+
+
+def test_fixed_batches_are_the_same_every_call():
+    data = torch.arange(1000)
+    a, b = fixed_batches(data, 16, 4, 3), fixed_batches(data, 16, 4, 3)
+    assert all(torch.equal(p[0], q[0]) for p, q in zip(a, b))
+
+
+def test_sequential_batches_cover_every_token_once():
+    data = torch.arange(1001)
+    batches = sequential_batches(data, 10, 7)
+    xs = torch.cat([x.flatten() for x, _ in batches])
+    assert torch.equal(xs, torch.arange(1000))
+    with pytest.raises(ValueError, match="block_size"):
+        sequential_batches(torch.arange(5), 10)
+
+
+def test_evaluate_loss_of_uniform_model_is_log_vocab():
+    V = 13
+    uniform = lambda x: torch.zeros(*x.shape, V)  # noqa: E731
+    batches = fixed_batches(torch.randint(V, (500,), generator=torch.Generator().manual_seed(0)), 8, 4, 2)
+    assert evaluate_loss(uniform, batches) == pytest.approx(math.log(V), rel=1e-6)
+
+
+def test_schedules_warm_up_and_end_where_told():
+    cos = Recipe(warmup=0.1, min_lr_ratio=0.1)
+    wsd = Recipe(warmup=0.1, schedule="wsd", cooldown=0.4, min_lr_ratio=0.0)
+    assert lr_multiplier(0.05, cos) == pytest.approx(0.5)
+    assert lr_multiplier(0.1, cos) == pytest.approx(1.0)
+    assert lr_multiplier(1.0, cos) == pytest.approx(0.1)
+    assert lr_multiplier(0.5, wsd) == 1.0 and lr_multiplier(0.8, wsd) == pytest.approx(0.5)
+    assert lr_multiplier(1.0, wsd) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="schedule"):
+        Recipe(schedule="linear")
+
+
+def test_orthogonalize_pushes_singular_values_towards_one():
+    gen = torch.Generator().manual_seed(0)
+    u, _ = torch.linalg.qr(torch.randn(64, 64, generator=gen))
+    v, _ = torch.linalg.qr(torch.randn(192, 64, generator=gen))
+    g = u @ torch.diag(torch.logspace(-1.5, 1, 64)) @ v.T         # singular values from 0.03 to 10
+    s = torch.linalg.svdvals(orthogonalize(g))
+    assert s.min() > 0.5 and s.max() < 1.3
+    tall = orthogonalize(g.T)
+    torch.testing.assert_close(tall, orthogonalize(g).T)
+
+
+@pytest.mark.skipif(not hasattr(torch.optim, "Muon"), reason="torch.optim.Muon needs torch >= 2.9")
+def test_muon_matches_torch_muon():
+    torch.manual_seed(0)
+    w1 = torch.nn.Parameter(torch.randn(32, 48))
+    w2 = torch.nn.Parameter(w1.detach().clone())
+    w0 = w1.detach().clone()
+    ours = Muon([w1], lr=0.01, weight_decay=0.1)
+    ref = torch.optim.Muon([w2], lr=0.01, weight_decay=0.1, adjust_lr_fn="match_rms_adamw")
+    for step in range(3):
+        grad = torch.randn(32, 48, generator=torch.Generator().manual_seed(step))
+        w1.grad, w2.grad = grad.clone(), grad.clone()
+        ours.step(), ref.step()
+    ours_step, ref_step = (w1 - w0).detach(), (w2 - w0).detach()
+    # torch orthogonalizes in bfloat16, we in float32: the updates agree up to bfloat16 rounding
+    assert (ours_step - ref_step).norm() / ref_step.norm() < 0.03
+
+
+def test_muon_refuses_vectors():
+    with pytest.raises(ValueError, match="2-D"):
+        Muon([torch.nn.Parameter(torch.zeros(5))])
+
+
+def test_muon_recipe_puts_block_matrices_on_muon_and_the_rest_on_adamw():
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16))
+    adam, muon = make_optimizers(model, Recipe(optimizer="muon"))
+    on_muon = {id(p) for g in muon.param_groups for p in g["params"]}
+    on_adam = {id(p) for g in adam.param_groups for p in g["params"]}
+    assert id(model.tok_emb.weight) in on_adam and id(model.blocks[0].attn.qkv.weight) in on_muon
+    assert on_muon.isdisjoint(on_adam) and len(on_muon | on_adam) == len(list(model.parameters()))
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_pretrain_lowers_the_loss_on_a_repeating_text(optimizer):
+    torch.manual_seed(0)
+    data = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7] * 200)
+    model = GPT(GPTConfig(vocab_size=8, block_size=16, n_layer=1, n_head=2, n_embd=32))
+    batches = fixed_batches(data, 16, 8, 2)
+    before = evaluate_loss(model, batches)
+    recipe = Recipe(batch_size=8, block_size=16, lr=1e-2, muon_lr=1e-2, optimizer=optimizer)
+    hist = pretrain(model, data, recipe, steps=60, progress=False)
+    assert len(hist.steps) == 60 and hist.lr[-1] == pytest.approx(1e-2 * lr_multiplier(59 / 60, recipe))
+    assert evaluate_loss(model, batches) < 0.2 < before
+
+
+def test_pretrain_stops_on_a_time_budget():
+    data = torch.randint(5, (500,))
+    model = GPT(GPTConfig(vocab_size=5, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    hist = pretrain(model, data, Recipe(batch_size=2, block_size=8), seconds=0.5, progress=False)
+    assert 0.5 <= hist.seconds < 5 and len(hist.steps) > 1
+    with pytest.raises(ValueError, match="budget"):
+        pretrain(model, data, Recipe(), progress=False)
