@@ -156,8 +156,8 @@ def recipe_ablation() -> list[tuple[str, GPTConfig, Recipe]]:
     lines.append(("+ batch 32", m, r))
     r = replace(r, schedule="wsd", cooldown=0.5, min_lr_ratio=0.0)
     lines.append(("+ warm-up / stable / decay to zero", m, r))
-    r = replace(r, optimizer="muon", muon_lr=r.lr)
-    lines.append(("+ Muon for the block matrices", m, r))
+    r = replace(r, optimizer="muon", muon_lr=1e-2)
+    lines.append(("+ Muon (lr 1e-2) for the block matrices", m, r))
     return lines
 
 
