@@ -29,6 +29,7 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private (0600); shipped files are for everyone to read
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
