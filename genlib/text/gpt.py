@@ -162,6 +162,9 @@ class GPT(nn.Module):
             raise ValueError(f"sequence of {start + T} tokens is longer than the model's context "
                              f"block_size={self.config.block_size}; crop the prompt to its last "
                              f"{self.config.block_size} tokens")
+        cached = caches[0]["k"].shape[2] if caches and "k" in caches[0] else 0
+        if caches is not None and start != cached:
+            raise ValueError(f"start={start} but the caches already hold {cached} tokens: pass start={cached}")
         x = self.tok_emb(idx)
         rope = None
         if self.pos_emb is not None:
