@@ -1,1 +1,1 @@
-"""genlib.text: filled in by its track (see ../shared/CURRICULUM.md)."""
+"""Text models: tokenizers (char, BPE), n-grams, attention, a GPT, decoding (built up notebook by notebook)."""
