@@ -1,0 +1,30 @@
+"""The shipped Shakespeare GPT: present, hash-checked, small, and as good as its manifest says."""
+import pytest
+import torch
+
+from genlib.checkpoints import ChecksumError, checkpoint_dir, load_checkpoint, read_manifest
+from genlib.text.gpt import GPT, GPTConfig
+from genlib.text.lm import evaluate_loss, fixed_batches
+from genlib.text.shakespeare import CHECKPOINT, encoded_splits, load_gpt
+
+
+def test_shipped_gpt_loads_and_reaches_its_stated_loss():
+    assert CHECKPOINT in read_manifest(), "checkpoints/manifest.json has no GPT: run `python scripts/train_gpt.py`"
+    model, tok, entry = load_gpt()
+    assert entry["bytes"] <= 20_000_000
+    _, val = encoded_splits(tok)
+    quick = evaluate_loss(model, fixed_batches(val, model.config.block_size, 16, 6, seed=7))
+    assert abs(quick - entry["metric"]["value"]) < 0.06, (quick, entry["metric"])
+    assert entry["metric"]["value"] <= 1.55  # the course target; the best n-gram scores 1.78, nanoGPT's CPU baseline ~1.89
+
+
+def test_a_damaged_gpt_checkpoint_is_refused(tmp_path, monkeypatch):
+    entry = read_manifest()[CHECKPOINT]
+    damaged = tmp_path / entry["file"]
+    data = bytearray((checkpoint_dir() / entry["file"]).read_bytes())
+    data[-100] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    (tmp_path / "manifest.json").write_text((checkpoint_dir() / "manifest.json").read_text())
+    monkeypatch.setenv("GENLIB_CHECKPOINTS", str(tmp_path))
+    with pytest.raises(ChecksumError, match="sha256"):
+        load_checkpoint(CHECKPOINT, GPT(GPTConfig(**entry["settings"]["config"])))
