@@ -30,7 +30,7 @@ transformer blocks).
 **Estimated time.** 45 minutes; about 90 seconds to run on a laptop CPU.
 """),
     code(r"""
-import inspect, math, time
+import inspect, math, textwrap, time
 import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
@@ -68,7 +68,7 @@ a stack of blocks, a final norm and a linear layer that scores every character. 
 """),
     code(r"""
 source = inspect.getsource(GPT.forward)
-print(source[source.index("B, T = idx.shape"):].replace("        ", "", 1))
+print(textwrap.dedent(source[source.index("        B, T = idx.shape"):]))
 """),
     md(r"""
 Two options go beyond GPT-2 and are what LLaMA-style models use: `pos="rope"` rotates queries and keys by
