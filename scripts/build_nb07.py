@@ -37,9 +37,8 @@ from genlib.device import describe, get_device, pick, seed_everything
 from genlib.text.decoding import (apply_repetition_penalty, apply_temperature, beam_search, generate, greedy,
                                   sequence_log_prob, top_k_filter, top_p_filter)
 from genlib.text.gpt import GPT, GPTConfig
-from genlib.text.lm import evaluate_loss, fixed_batches, random_batch
-from genlib.text.shakespeare import char_tokenizer, encoded_splits, load_gpt
-from genlib.train import cosine_lr, train
+from genlib.text.lm import evaluate_loss, fixed_batches
+from genlib.text.shakespeare import char_tokenizer, encoded_splits, load_or_train_gpt
 
 seed_everything(0)
 device = get_device()
@@ -55,21 +54,7 @@ everything below still works, just with rougher text.
 code(r"""
 tok = char_tokenizer()
 train_ids, val_ids = encoded_splits(tok)
-try:
-    model, tok, entry = load_gpt(device)
-    source = "the shipped checkpoint"
-except (KeyError, FileNotFoundError):   # not shipped yet: a short run here
-    config = GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=pick(2, 4), n_head=4,
-                       n_embd=pick(64, 128))
-    model = GPT(config).to(device)
-    steps = pick(300, 3000)
-    gen = torch.Generator().manual_seed(0)
-    batches = lambda: random_batch(train_ids, 64, 32, gen)      # 32 random 64-character windows
-    loss_fn = lambda m, b: F.cross_entropy(m(b[0].to(device)).flatten(0, 1), b[1].to(device).flatten())
-    train(model, loss_fn, batches, steps=steps, lr=5e-3, lr_schedule=lambda s: cosine_lr(s, steps, warmup=20),
-          grad_clip=1.0)
-    source = f"a {steps}-step run in this notebook"
-model.eval()
+model, source = load_or_train_gpt(device, steps=pick(300, 3000))   # the shipped GPT, or a short run here
 block_size = model.config.block_size
 val_loss = evaluate_loss(model, fixed_batches(val_ids, block_size, 32, 2), device)
 print(f"{source}: {model.num_params():,} parameters, context {block_size} characters, "

@@ -28,3 +28,13 @@ def test_a_damaged_gpt_checkpoint_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("GENLIB_CHECKPOINTS", str(tmp_path))
     with pytest.raises(ChecksumError, match="sha256"):
         load_checkpoint(CHECKPOINT, GPT(GPTConfig(**entry["settings"]["config"])))
+
+
+def test_load_or_train_falls_back_to_a_short_run_when_nothing_is_shipped(tmp_path, monkeypatch):
+    from genlib.text.shakespeare import load_or_train_gpt
+    monkeypatch.setenv("GENLIB_CHECKPOINTS", str(tmp_path))  # an empty folder: no manifest, no weights
+    model, source = load_or_train_gpt("cpu", steps=3)
+    assert source == "a 3-step run in this notebook" and not model.training
+    monkeypatch.undo()
+    model, source = load_or_train_gpt("cpu")
+    assert source == "the shipped checkpoint" and model.config == GPTConfig(**read_manifest()[CHECKPOINT]["settings"]["config"])

@@ -33,3 +33,19 @@ def load_gpt(device: torch.device | str = "cpu") -> tuple[GPT, CharTokenizer, di
     model = GPT(GPTConfig(**entry["settings"]["config"])).to(device)
     load_checkpoint(CHECKPOINT, model)
     return model.eval(), char_tokenizer(), entry
+
+
+def load_or_train_gpt(device: torch.device | str = "cpu", steps: int = 300) -> tuple[GPT, str]:
+    """The shipped GPT if it is there, else a small one trained now for `steps` steps, so a notebook always runs.
+
+    Returns the model (in eval mode) and a phrase saying which it is.
+    """
+    try:
+        model, _, _ = load_gpt(device)
+        return model, "the shipped checkpoint"
+    except (KeyError, FileNotFoundError):
+        from genlib.text.pretrain import Recipe, pretrain  # only needed on this path
+        train_ids, _ = encoded_splits()
+        model = GPT(GPTConfig(vocab_size=65, block_size=64, n_layer=2, n_head=4, n_embd=64)).to(device)
+        pretrain(model, train_ids, Recipe(batch_size=32, block_size=64, lr=5e-3), steps=steps, device=device)
+        return model.eval(), f"a {steps}-step run in this notebook"
