@@ -1,0 +1,102 @@
+"""DDPM's training side: the noise-prediction loss, an exponential moving average of the weights, the shipped model.
+
+Ho et al. (2020) train eps_theta by noising a clean batch to a random timestep with q(x_t | x_0) and asking the
+network for the noise: loss = mean |eps - eps_theta(sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, t)|^2 ("L_simple").
+Sampling then uses the weights' moving average, which is much smoother than the last step's weights.
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genlib.diffusion.schedules import check_alphas_cumprod, q_sample
+
+Tensor = torch.Tensor
+
+
+def noise_prediction_loss(model: nn.Module, x0: Tensor, alphas_cumprod: Tensor, t: Tensor | None = None,
+                          noise: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    """DDPM's L_simple: noise x0 to timesteps t (uniform if not given), score the model's noise guess by MSE."""
+    ab = check_alphas_cumprod(alphas_cumprod)
+    if x0.dim() < 2:
+        raise ValueError(f"x0 must be a batch [N, ...] of clean data, got shape {tuple(x0.shape)}")
+    if t is None:
+        t = torch.randint(len(ab), (x0.shape[0],), generator=generator)
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+    xt = q_sample(x0, t, ab, noise)
+    return F.mse_loss(model(xt, torch.as_tensor(t).to(x0.device)), noise)
+
+
+class EMA:
+    """A shadow copy of a model whose weights follow the trained ones slowly: w_ema <- d w_ema + (1 - d) w.
+
+    The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates, so early weights are soon forgotten.
+    """
+
+    def __init__(self, model: nn.Module, decay: float = 0.999):
+        if not 0 < decay < 1:
+            raise ValueError(f"decay must lie in (0, 1), e.g. 0.999, got {decay}")
+        self.decay, self.updates = decay, 0
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Move the shadow weights one step towards `model`'s (call after each optimizer step)."""
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for ema_p, p in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if ema_p.is_floating_point():
+                ema_p.lerp_(p.detach(), 1 - d)
+            else:
+                ema_p.copy_(p)
+        self.updates += 1
+
+
+def load_ddpm_mnist(device: torch.device | str | None = None,
+                    name: str = "ddpm_mnist") -> tuple[nn.Module, Tensor, dict]:
+    """The shipped MNIST noise predictor (hash-checked, eval mode), its schedule's alphas_cumprod, its manifest."""
+    from genlib.checkpoints import load_checkpoint, read_manifest
+    from genlib.device import get_device
+    from genlib.diffusion.schedules import alphas_cumprod, cosine_betas, linear_betas
+    from genlib.image.unet import UNet
+    entry = read_manifest().get(name)
+    if entry is None:
+        raise KeyError(f"no checkpoint {name!r} in checkpoints/manifest.json: train it with "
+                       "`python scripts/train_ddpm.py` (about 30 CPU-minutes)")
+    settings = entry["settings"]
+    model = UNet(settings["model"]).to(get_device(device) if device is None or isinstance(device, str) else device)
+    load_checkpoint(name, model)
+    betas = {"linear": linear_betas, "cosine": cosine_betas}[settings["schedule"]](settings["timesteps"])
+    return model.eval().requires_grad_(False), alphas_cumprod(betas), entry
+
+
+@torch.no_grad()
+def sample_images(model: nn.Module, alphas_cumprod: Tensor, n: int, sampler: str = "dpmpp_2m", steps: int = 20, *,
+                  karras: bool = False, seed: int = 0, batch_size: int = 250,
+                  image_shape: tuple[int, ...] = (1, 28, 28), device: torch.device | str | None = None,
+                  progress: bool = True, **kwargs) -> tuple[Tensor, int]:
+    """n images in [0, 1] (CPU) from genlib.diffusion.sample, in batches, and the model evaluations per image.
+
+    The starting noise x_T depends only on `seed` and n, so every sampler starts from the same noise; the fresh
+    noise of ancestral samplers comes from one generator per batch (seeded from `seed` and the batch number).
+    """
+    from tqdm.auto import tqdm
+
+    from genlib.diffusion.samplers import sample
+    if n < 1 or batch_size < 1:
+        raise ValueError(f"n and batch_size must be >= 1, got n={n}, batch_size={batch_size}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    x_T = torch.randn((n, *image_shape), generator=torch.Generator().manual_seed(seed))
+    out, nfe = [], 0
+    for b, start in enumerate(tqdm(range(0, n, batch_size), disable=not progress, leave=False,
+                                   desc=f"{sampler} {steps} steps{' karras' if karras else ''}")):
+        chunk = x_T[start:start + batch_size].to(device)
+        res = sample(model, chunk.shape, sampler, steps, alphas_cumprod=alphas_cumprod, karras=karras, x_T=chunk,
+                     generator=torch.Generator().manual_seed(seed * 100_003 + b + 1), device=device, progress=False,
+                     **kwargs)
+        out.append(((res.x.clamp(-1, 1) + 1) / 2).cpu())
+        nfe = res.nfe
+    return torch.cat(out), nfe

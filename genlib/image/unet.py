@@ -1,0 +1,165 @@
+"""A small U-Net noise predictor eps(x_t, t) for diffusion on MNIST-sized images, small enough to train on a CPU.
+
+The shape of Ho et al.'s (2020) DDPM U-Net, shrunk: a sinusoidal embedding of the timestep (int or fractional
+float t, as the sigma samplers pass), residual blocks with GroupNorm whose features are shifted by the time
+embedding, self-attention at the lowest resolution, and skip connections from each level of the way down to
+the same level of the way up. To be cheap enough for a CPU it first folds each 2 x 2 block of pixels into 4
+channels (`pixel_unshuffle`, the "patchify" of DiT and U-ViT) and unfolds the prediction at the end, so the
+network itself works at 14 x 14 and 7 x 7 for MNIST: four times fewer positions than the pixels.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Tensor = torch.Tensor
+
+
+@dataclass
+class UNetConfig:
+    """Sizes of the U-Net; the defaults give about 0.5M parameters (2 MB of float32 weights)."""
+    in_channels: int = 1
+    base_channels: int = 32
+    channel_mults: tuple[int, ...] = (1, 2)  # one level per entry; each level after the first halves H and W
+    patch_size: int = 2  # fold patch x patch pixels into channels first (1 = work on the pixels themselves)
+    groups: int = 8
+    heads: int = 4
+    time_dim: int = 128
+    dropout: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def timestep_embedding(t: Tensor, dim: int, max_period: float = 10_000.0) -> Tensor:
+    """Sinusoidal features [N, dim] of (possibly fractional) timesteps t [N]: sin and cos at geometric frequencies.
+
+    The same formula as a transformer's positions; smooth in t, so a float t between two training steps gets an
+    embedding between theirs.
+    """
+    if dim % 2:
+        raise ValueError(f"the embedding size must be even, got {dim}")
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    angles = t.float()[:, None] * freqs[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class ResBlock(nn.Module):
+    """GroupNorm -> SiLU -> conv, add the projected time embedding, GroupNorm -> SiLU -> conv, plus a shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, time_dim: int, groups: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm1, self.conv1 = nn.GroupNorm(groups, c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.time = nn.Linear(time_dim, c_out)
+        self.norm2, self.conv2 = nn.GroupNorm(groups, c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.dropout = nn.Dropout(dropout)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+        nn.init.zeros_(self.conv2.weight)  # each block starts as the identity: a stable start for deep stacks
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: Tensor, temb: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.time(temb)[:, :, None, None]
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return self.skip(x) + h
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over the H x W positions of a feature map, with a residual connection."""
+
+    def __init__(self, channels: int, heads: int, groups: int):
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
+        self.heads = heads
+        self.norm = nn.GroupNorm(groups, channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.out = nn.Conv2d(channels, channels, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(n, 3, self.heads, c // self.heads, h * w).transpose(-1, -2).unbind(1)
+        y = F.scaled_dot_product_attention(q, k, v)  # [n, heads, h*w, c/heads]
+        return x + self.out(y.transpose(-1, -2).reshape(n, c, h, w))
+
+
+class UNet(nn.Module):
+    """eps_theta(x_t, t): predicts the noise in a batch of noisy images [N, C, H, W] at timesteps t (int or float)."""
+
+    def __init__(self, config: UNetConfig | None = None, **overrides):
+        super().__init__()
+        if isinstance(config, dict):
+            config = UNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+        cfg = config or UNetConfig()
+        if overrides:
+            cfg = UNetConfig(**{**asdict(cfg), **overrides})
+        self.config = cfg
+        chans = [cfg.base_channels * m for m in cfg.channel_mults]
+        td = cfg.time_dim
+        self.time_mlp = nn.Sequential(nn.Linear(td, td), nn.SiLU(), nn.Linear(td, td))
+        if cfg.patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1, got {cfg.patch_size}")
+        c_pix = cfg.in_channels * cfg.patch_size ** 2  # channels after folding each patch into one position
+        self.conv_in = nn.Conv2d(c_pix, chans[0], 3, padding=1)
+        self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
+        c = chans[0]
+        for i, ch in enumerate(chans):
+            self.down.append(ResBlock(c, ch, td, cfg.groups, cfg.dropout))
+            last = i == len(chans) - 1
+            self.downsample.append(nn.Identity() if last else nn.Conv2d(ch, ch, 3, stride=2, padding=1))
+            c = ch
+        self.mid1 = ResBlock(c, c, td, cfg.groups, cfg.dropout)
+        self.mid_attn = SelfAttention(c, cfg.heads, cfg.groups)
+        self.mid2 = ResBlock(c, c, td, cfg.groups, cfg.dropout)
+        self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
+        for i, ch in reversed(list(enumerate(chans))):
+            self.up.append(ResBlock(c + ch, ch, td, cfg.groups, cfg.dropout))  # + the skip from the same level
+            self.upsample.append(nn.Identity() if i == 0 else
+                                 nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                               nn.Conv2d(ch, ch, 3, padding=1)))
+            c = ch
+        self.norm_out = nn.GroupNorm(cfg.groups, c)
+        self.conv_out = nn.Conv2d(c, c_pix, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)  # predicts zero noise at the start
+        nn.init.zeros_(self.conv_out.bias)
+
+    def _check(self, x: Tensor, t: int | float | Tensor) -> Tensor:
+        cfg = self.config
+        k = cfg.patch_size * 2 ** (len(cfg.channel_mults) - 1)
+        if x.dim() != 4 or x.shape[1] != cfg.in_channels or x.shape[2] % k or x.shape[3] % k:
+            raise ValueError(f"x must be [N, {cfg.in_channels}, H, W] with H and W divisible by {k}, got "
+                             f"{tuple(x.shape)}; add the channel axis with x.unsqueeze(1)")
+        t = torch.as_tensor(t, device=x.device)
+        if t.dim() == 0:
+            t = t.expand(x.shape[0])
+        if t.dim() != 1 or len(t) != x.shape[0]:
+            raise ValueError(f"t must be one timestep or one per image ({x.shape[0]}), got shape {tuple(t.shape)}")
+        if t.dtype == torch.bool or t.is_complex():
+            raise ValueError(f"t must hold int or float timesteps, got dtype {t.dtype}")
+        return t
+
+    def forward(self, x: Tensor, t: int | float | Tensor) -> Tensor:
+        t = self._check(x, t)
+        temb = self.time_mlp(timestep_embedding(t, self.config.time_dim))
+        h = self.conv_in(F.pixel_unshuffle(x, self.config.patch_size))  # [N, C p^2, H/p, W/p]
+        skips = []
+        for block, down in zip(self.down, self.downsample):
+            h = block(h, temb)
+            skips.append(h)
+            h = down(h)
+        h = self.mid2(self.mid_attn(self.mid1(h, temb)), temb)
+        for block, up in zip(self.up, self.upsample):
+            h = up(block(torch.cat([h, skips.pop()], dim=1), temb))
+        return F.pixel_shuffle(self.conv_out(F.silu(self.norm_out(h))), self.config.patch_size)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """How many numbers the model learns."""
+    return sum(p.numel() for p in model.parameters())
