@@ -21,6 +21,7 @@ class History:
     lr: list[float] = field(default_factory=list)
     eval_steps: list[int] = field(default_factory=list)
     evals: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of the run, where the loop measures it (genlib.text.pretrain does)
 
     def eval_series(self, key: str) -> list[float]:
         """One metric's values at the eval steps, e.g. history.eval_series('val_loss')."""

@@ -58,3 +58,10 @@ def sequential_batches(data: torch.Tensor, block_size: int, batch_size: int = 32
     x = data[: n * block_size].view(n, block_size)
     y = data[1: n * block_size + 1].view(n, block_size)
     return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, n, batch_size)]
+
+
+def next_token_loss(model: Callable[[torch.Tensor], torch.Tensor], batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Mean cross-entropy of model(x) against the next tokens y: the loss_fn to hand genlib.train.train."""
+    x, y = batch
+    logits = model(x)
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten())

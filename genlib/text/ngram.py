@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from genlib.text.lm import next_token_loss  # noqa: F401  (the loss_fn notebook 03 trains with)
 
 MAX_CODE = 2 ** 62  # n-grams are stored as base-V numbers in int64, so V ** n must stay below this
 
@@ -168,10 +169,3 @@ class NeuralBigram(nn.Module):
     def probs(self) -> torch.Tensor:
         """The learned table as probabilities p(next | current) [V, V], comparable to the counting bigram's."""
         return self.table.weight.softmax(-1)
-
-
-def next_token_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """Mean cross-entropy of model(x) against the next tokens y: the loss_fn to hand genlib.train.train."""
-    x, y = batch
-    logits = model(x)
-    return F.cross_entropy(logits.flatten(0, 1), y.flatten())

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from genlib.text.gpt import GPTConfig
-from genlib.text.lm import random_batch
+from genlib.text.lm import next_token_loss, random_batch
 from genlib.text.muon import Muon
 from genlib.train import History
 
@@ -42,9 +41,6 @@ class Recipe:
             raise ValueError(f"schedule must be 'cosine' or 'wsd', got {self.schedule!r}")
         if self.optimizer not in ("adamw", "muon"):
             raise ValueError(f"optimizer must be 'adamw' or 'muon', got {self.optimizer!r}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def lr_multiplier(progress: float, recipe: Recipe) -> float:
@@ -104,7 +100,7 @@ def pretrain(model: nn.Module, data: torch.Tensor, recipe: Recipe, *, steps: int
                 group["lr"] = b * mult
         x, y = random_batch(data, recipe.block_size, recipe.batch_size, g)
         x, y = x.to(device), y.to(device)
-        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        loss = next_token_loss(model, (x, y))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}: lower the learning rate")
         for o in opts:
