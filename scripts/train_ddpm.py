@@ -1,6 +1,6 @@
 """Train the DDPM noise predictor on MNIST; ships checkpoints/ddpm_mnist.pt (the EMA weights).
 
-    python scripts/train_ddpm.py                        # cpu-small: a 30-minute wall-clock budget, one thread
+    python scripts/train_ddpm.py                        # cpu-small: a 60-minute wall-clock budget
     python scripts/train_ddpm.py --minutes 10           # shorter (the budget is capped at 60 minutes)
     python scripts/train_ddpm.py --scale gpu-full       # a bigger U-Net on a GPU
 
@@ -25,14 +25,15 @@ from genlib.checkpoints import checkpoint_dir, register, save_weights  # noqa: E
 from genlib.data import load_mnist  # noqa: E402
 from genlib.device import get_device, scale, seed_everything  # noqa: E402
 from genlib.diffusion import alphas_cumprod, linear_betas  # noqa: E402
-from genlib.diffusion.ddpm import EMA, noise_prediction_loss, sample_images  # noqa: E402
+from genlib.diffusion.ddpm import EMA, EpsFromV, noise_prediction_loss, sample_images, v_prediction_loss  # noqa: E402
 from genlib.image.unet import UNet, UNetConfig, count_parameters  # noqa: E402
 from genlib.metrics import feature_stats, classifier_features, fid, load_fid_classifier  # noqa: E402
 
 SETTINGS = {
-    "cpu-small": {"model": UNetConfig().to_dict(), "batch_size": 64, "lr": 2e-3, "ema_decay": 0.998, "minutes": 30},
+    "cpu-small": {"model": UNetConfig().to_dict(), "batch_size": 64, "lr": 2e-3, "ema_decay": 0.999, "minutes": 60,
+                  "prediction": "v"},
     "gpu-full": {"model": UNetConfig(base_channels=64, channel_mults=(1, 2, 2), patch_size=1).to_dict(),
-                 "batch_size": 128, "lr": 1e-3, "ema_decay": 0.9995, "minutes": 60},
+                 "batch_size": 128, "lr": 1e-3, "ema_decay": 0.9995, "minutes": 60, "prediction": "v"},
 }
 MAX_MINUTES = 60
 FID_N, FID_SAMPLER, FID_STEPS = 1000, "dpmpp_2m", 20
@@ -46,11 +47,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="weights file (default checkpoints/ddpm_mnist.pt)")
     parser.add_argument("--fid-n", type=int, default=FID_N, help="samples for the FID (keep 1000 for a shipped model)")
+    parser.add_argument("--prediction", choices=("eps", "v"), default=None,
+                        help="what the U-Net predicts (default: the scale's)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the scale's)")
+    parser.add_argument("--ema-decay", type=float, default=None, help="EMA decay (default: the scale's)")
     parser.add_argument("--no-register", action="store_true", help="save the weights but leave the manifest alone")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = dict(SETTINGS[args.scale or scale()], seed=args.seed, schedule="linear", timesteps=1000)
+    for key, value in (("prediction", args.prediction), ("lr", args.lr), ("ema_decay", args.ema_decay)):
+        if value is not None:
+            settings[key] = value
+    settings["threads"] = torch.get_num_threads()
     minutes = args.minutes if args.minutes is not None else settings["minutes"]
     if not 0 < minutes <= MAX_MINUTES:
         raise SystemExit(f"--minutes must lie in (0, {MAX_MINUTES}], got {minutes}")
@@ -65,6 +74,7 @@ def main() -> None:
     model = UNet(settings["model"]).to(device)
     ema = EMA(model, settings["ema_decay"])
     opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.0)
+    loss_fn = v_prediction_loss if settings["prediction"] == "v" else noise_prediction_loss
     warmup, budget = 200, minutes * 60
     print(f"U-Net with {count_parameters(model):,} parameters on {device}; training for {minutes:g} minutes",
           flush=True)
@@ -76,7 +86,7 @@ def main() -> None:
         for group in opt.param_groups:
             group["lr"] = settings["lr"] * mult
         x0 = data[torch.randint(len(data), (settings["batch_size"],), generator=g).to(device)]
-        loss = noise_prediction_loss(model, x0, ab, generator=g)
+        loss = loss_fn(model, x0, ab, generator=g)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}")
         opt.zero_grad(set_to_none=True)
@@ -103,7 +113,8 @@ def main() -> None:
     val_images, _ = load_mnist("val")
     floor = fid(val_images, train_stats, classifier)
     t0 = time.perf_counter()
-    samples, nfe = sample_images(ema.model, ab, args.fid_n, FID_SAMPLER, FID_STEPS, karras=True, seed=0, device=device)
+    eps_model = EpsFromV(ema.model, ab) if settings["prediction"] == "v" else ema.model
+    samples, nfe = sample_images(eps_model, ab, args.fid_n, FID_SAMPLER, FID_STEPS, karras=True, seed=0, device=device)
     score = fid(samples, train_stats, classifier)
     print(f"FID ({FID_SAMPLER} karras, {FID_STEPS} steps, N={args.fid_n}) = {score:.2f}; real floor (val vs train) "
           f"= {floor:.2f}; sampling took {time.perf_counter() - t0:.0f} s", flush=True)

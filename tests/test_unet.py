@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from genlib.diffusion import alphas_cumprod, linear_betas, q_sample
-from genlib.diffusion.ddpm import EMA, noise_prediction_loss, sample_images
+from genlib.diffusion.ddpm import EMA, EpsFromV, noise_prediction_loss, sample_images, v_prediction_loss, v_target
 from genlib.image.unet import UNet, UNetConfig, count_parameters, timestep_embedding
 
 AB = alphas_cumprod(linear_betas())
@@ -84,6 +84,24 @@ def test_noise_prediction_loss_is_the_mse_of_the_noise_guess():
     assert loss.item() == pytest.approx(((noise - 0.5) ** 2).mean().item(), rel=1e-6)
     g = [torch.Generator().manual_seed(3) for _ in range(2)]
     assert noise_prediction_loss(model, x0, AB, generator=g[0]) == noise_prediction_loss(model, x0, AB, generator=g[1])
+
+
+def test_v_prediction_turns_back_into_the_exact_noise():
+    x0, noise, t = torch.randn(5, 1, 4, 4), torch.randn(5, 1, 4, 4), torch.tensor([0, 1, 500, 998, 999])
+    xt = q_sample(x0, t, AB, noise)
+    v = v_target(x0, noise, AB[t])
+    a = AB[t].reshape(-1, 1, 1, 1).float()
+    torch.testing.assert_close(v, a.sqrt() * noise - (1 - a).sqrt() * x0)
+    # v and eps are two views of one thing: an exact v gives back the exact noise, at integer or float t
+    oracle = EpsFromV(lambda x, tt: v, AB)
+    torch.testing.assert_close(oracle(xt, t), noise, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(oracle(xt, t.float()), noise, rtol=1e-5, atol=1e-5)
+    assert v_prediction_loss(lambda x, tt: v, x0, AB, t=t, noise=noise).item() < 1e-12
+    assert v_prediction_loss(lambda x, tt: torch.zeros_like(x), x0, AB, t=t, noise=noise).item() == pytest.approx(
+        v.pow(2).mean().item(), rel=1e-6)
+    # at the noisiest step a v-network that knows nothing still predicts the noise almost exactly (eps ~ x_t)
+    clueless = EpsFromV(lambda x, tt: torch.zeros_like(x), AB)(xt[-1:], t[-1:])
+    assert (clueless - noise[-1:]).pow(2).mean() < 1e-3
 
 
 def test_ema_follows_the_weights_slowly():

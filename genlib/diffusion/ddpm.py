@@ -2,7 +2,9 @@
 
 Ho et al. (2020) train eps_theta by noising a clean batch to a random timestep with q(x_t | x_0) and asking the
 network for the noise: loss = mean |eps - eps_theta(sqrt(ab_t) x_0 + sqrt(1 - ab_t) eps, t)|^2 ("L_simple").
-Sampling then uses the weights' moving average, which is much smoother than the last step's weights.
+Salimans & Ho (2022) ask for v = sqrt(ab) eps - sqrt(1 - ab) x_0 instead, which stays well posed at the noisiest
+steps; EpsFromV turns such a network back into a noise predictor. Sampling uses the weights' moving average,
+which is much smoother than the last step's weights.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlib.diffusion.schedules import check_alphas_cumprod, q_sample
+from genlib.diffusion.schedules import check_alphas_cumprod, q_sample, sigma_from_timestep
 
 Tensor = torch.Tensor
 
@@ -29,6 +31,48 @@ def noise_prediction_loss(model: nn.Module, x0: Tensor, alphas_cumprod: Tensor, 
         noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
     xt = q_sample(x0, t, ab, noise)
     return F.mse_loss(model(xt, torch.as_tensor(t).to(x0.device)), noise)
+
+
+def v_target(x0: Tensor, noise: Tensor, alphas_cumprod_t: Tensor) -> Tensor:
+    """The "velocity" v = sqrt(ab) eps - sqrt(1 - ab) x0 (Salimans & Ho 2022), ab broadcast over each item."""
+    ab = alphas_cumprod_t.reshape(-1, *[1] * (x0.dim() - 1)).to(x0.device, x0.dtype)
+    return ab.sqrt() * noise - (1 - ab).sqrt() * x0
+
+
+def v_prediction_loss(net: nn.Module, x0: Tensor, alphas_cumprod: Tensor, t: Tensor | None = None,
+                      noise: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    """Like L_simple, but the network is asked for v instead of eps: MSE of net(x_t, t) against v_target."""
+    ab = check_alphas_cumprod(alphas_cumprod)
+    if x0.dim() < 2:
+        raise ValueError(f"x0 must be a batch [N, ...] of clean data, got shape {tuple(x0.shape)}")
+    if t is None:
+        t = torch.randint(len(ab), (x0.shape[0],), generator=generator)
+    if noise is None:
+        noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
+    t = torch.as_tensor(t)
+    xt = q_sample(x0, t, ab, noise)
+    return F.mse_loss(net(xt, t.to(x0.device)), v_target(x0, noise, ab[t.cpu()]))
+
+
+class EpsFromV(nn.Module):
+    """Wraps a v-predicting network as the noise predictor the samplers call: eps = sqrt(1 - ab) x_t + sqrt(ab) v.
+
+    Why: at high noise x_t is almost all noise, so eps ~ x_t comes for free and the network's error is scaled by
+    sqrt(ab) ~ 0, whereas an eps-network must learn the identity there, and x0 = (x_t - sqrt(1 - ab) eps) / sqrt(ab)
+    multiplies its slightest error by up to 1/sqrt(ab) = 157. Fractional t (from the sigma samplers) gets ab by
+    the same log-sigma interpolation the samplers use.
+    """
+
+    def __init__(self, net: nn.Module, alphas_cumprod: Tensor):
+        super().__init__()
+        self.net, self.alphas_cumprod = net, check_alphas_cumprod(alphas_cumprod)
+
+    def forward(self, x: Tensor, t: int | float | Tensor) -> Tensor:
+        t_vec = torch.as_tensor(t, device=x.device)
+        t_vec = t_vec.expand(x.shape[0]) if t_vec.dim() == 0 else t_vec
+        ab = 1 / (1 + sigma_from_timestep(t_vec.detach().cpu().double(), self.alphas_cumprod) ** 2)
+        ab = ab.reshape(-1, *[1] * (x.dim() - 1)).to(x.device, x.dtype)
+        return (1 - ab).sqrt() * x + ab.sqrt() * self.net(x, t_vec)
 
 
 class EMA:
@@ -57,7 +101,10 @@ class EMA:
 
 def load_ddpm_mnist(device: torch.device | str | None = None,
                     name: str = "ddpm_mnist") -> tuple[nn.Module, Tensor, dict]:
-    """The shipped MNIST noise predictor (hash-checked, eval mode), its schedule's alphas_cumprod, its manifest."""
+    """The shipped MNIST noise predictor (hash-checked, eval mode), its schedule's alphas_cumprod, its manifest.
+
+    A checkpoint trained to predict v comes wrapped in EpsFromV, so it is called like any noise predictor.
+    """
     from genlib.checkpoints import load_checkpoint, read_manifest
     from genlib.device import get_device
     from genlib.diffusion.schedules import alphas_cumprod, cosine_betas, linear_betas
@@ -70,7 +117,10 @@ def load_ddpm_mnist(device: torch.device | str | None = None,
     model = UNet(settings["model"]).to(get_device(device) if device is None or isinstance(device, str) else device)
     load_checkpoint(name, model)
     betas = {"linear": linear_betas, "cosine": cosine_betas}[settings["schedule"]](settings["timesteps"])
-    return model.eval().requires_grad_(False), alphas_cumprod(betas), entry
+    ab = alphas_cumprod(betas)
+    if settings.get("prediction", "eps") == "v":  # the samplers want noise: wrap the v-network
+        model = EpsFromV(model, ab)
+    return model.eval().requires_grad_(False), ab, entry
 
 
 @torch.no_grad()
