@@ -53,8 +53,9 @@ def _update_cache(key: str, meta: dict, name: str | None = None, row: dict | Non
     return entry["rows"]
 
 
-def run(n: int, steps_list: list[int], seed: int, full_ddpm: bool = True, only: list[str] | None = None) -> dict:
-    model, ab, entry = load_ddpm_mnist()
+def run(n: int, steps_list: list[int], seed: int, full_ddpm: bool = True, only: list[str] | None = None,
+        checkpoint: str = "ddpm_mnist") -> dict:
+    model, ab, entry = load_ddpm_mnist(name=checkpoint)
     key = f"{entry['sha256'][:12]}-n{n}-seed{seed}"
     classifier = load_fid_classifier()
     train_images, _ = load_mnist("train")
@@ -81,12 +82,13 @@ def run(n: int, steps_list: list[int], seed: int, full_ddpm: bool = True, only: 
               f"{seconds:7.1f} s", flush=True)
         rows = _update_cache(key, meta, name, row)
     rows = _update_cache(key, meta)  # rows another run (sharing the cache) may have added meanwhile
-    return {"n": n, "seed": seed, "real_floor": round(floor, 3), "rows": rows, "entry": entry}
+    return {"n": n, "seed": seed, "real_floor": round(floor, 3), "rows": rows, "entry": entry, "name": checkpoint}
 
 
 def write_report(result: dict, note: str = "") -> str:
     rows, n, floor = result["rows"], result["n"], result["real_floor"]
-    lines = [f"# Sampler FID on the shipped DDPM MNIST model (N = {n} per row, seed {result['seed']})", "",
+    what = f"`{result['name']}`, {result['entry']['settings'].get('prediction', 'eps')}-prediction"
+    lines = [f"# Sampler FID on the DDPM MNIST model {what} (N = {n} per row, seed {result['seed']})", "",
              f"FID against the 9,000 training digits on the course classifier's features (lower is better). "
              f"Real floor (N = {n} validation digits vs the same features): **{floor:.2f}**. Seconds are wall time "
              "for all N images on the machine that ran it (one CPU thread unless noted). Checkpoint sha256 "
@@ -142,16 +144,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--no-ddpm-1000", action="store_true", help="skip the slow 1000-step DDPM row")
     parser.add_argument("--note", default="", help="a sentence for the report, e.g. how loaded the machine was")
+    parser.add_argument("--checkpoint", default="ddpm_mnist",
+                        help="manifest name of the model; results go to sampler_fid.md for the shipped ddpm_mnist, "
+                             "else sampler_fid_<name>.md")
     parser.add_argument("--only", nargs="+", default=None, metavar="ROW",
                         help="run only these rows, e.g. 'ddpm|1000' (to split the work between two processes)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = run(args.n, args.steps, args.seed, full_ddpm=not args.no_ddpm_1000, only=args.only)
+    result = run(args.n, args.steps, args.seed, full_ddpm=not args.no_ddpm_1000, only=args.only,
+                 checkpoint=args.checkpoint)
     report = write_report(result, args.note)
     print(report)
-    (RESULTS / "sampler_fid.md").write_text(report)
-    plot(result, RESULTS / "sampler_fid.png")
+    stem = "sampler_fid" if args.checkpoint == "ddpm_mnist" else f"sampler_fid_{args.checkpoint}"
+    (RESULTS / f"{stem}.md").write_text(report)
+    plot(result, RESULTS / f"{stem}.png")
     ratios = summary_ratios(result)
     if ratios:
         print(f"FID(DPM++ 2M Karras, 20) / FID(DDPM-1000) = {ratios['dpmpp_vs_ddpm']:.3f}")

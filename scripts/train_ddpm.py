@@ -45,7 +45,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=None, help=f"training wall-clock budget (<= {MAX_MINUTES})")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="weights file (default checkpoints/ddpm_mnist.pt)")
+    parser.add_argument("--name", default="ddpm_mnist", help="manifest name (the course ships ddpm_mnist, v-prediction, "
+                        "and ddpm_mnist_eps, the same run with --prediction eps)")
+    parser.add_argument("--out", type=Path, default=None, help="weights file (default checkpoints/<name>.pt)")
     parser.add_argument("--fid-n", type=int, default=FID_N, help="samples for the FID (keep 1000 for a shipped model)")
     parser.add_argument("--prediction", choices=("eps", "v"), default=None,
                         help="what the U-Net predicts (default: the scale's)")
@@ -104,28 +106,38 @@ def main() -> None:
     settings["steps"] = step
     print(f"trained {step} steps in {seconds:.0f} s", flush=True)
 
-    path = args.out or checkpoint_dir() / "ddpm_mnist.pt"
+    path = args.out or checkpoint_dir() / f"{args.name}.pt"
     save_weights(ema.model, path)
     print(f"saved EMA weights to {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
+    measure_and_register(ema.model, path, settings, seconds, curve, name=None if args.no_register else args.name,
+                         fid_n=args.fid_n, device=device)
 
+
+def measure_and_register(net: torch.nn.Module, path: Path, settings: dict, seconds: float, curve: list,
+                         name: str | None, fid_n: int = FID_N, device: torch.device | None = None) -> float:
+    """FID of the trained net's samples beside the real floor; with a name, record the file in the manifest."""
+    device = device or get_device()
+    ab = alphas_cumprod(linear_betas(settings["timesteps"]))
+    images, _ = load_mnist("train")
     classifier = load_fid_classifier(device)
     train_stats = feature_stats(classifier_features(images, classifier))
     val_images, _ = load_mnist("val")
     floor = fid(val_images, train_stats, classifier)
     t0 = time.perf_counter()
-    eps_model = EpsFromV(ema.model, ab) if settings["prediction"] == "v" else ema.model
-    samples, nfe = sample_images(eps_model, ab, args.fid_n, FID_SAMPLER, FID_STEPS, karras=True, seed=0, device=device)
+    eps_model = EpsFromV(net, ab) if settings["prediction"] == "v" else net
+    samples, nfe = sample_images(eps_model, ab, fid_n, FID_SAMPLER, FID_STEPS, karras=True, seed=0, device=device)
     score = fid(samples, train_stats, classifier)
-    print(f"FID ({FID_SAMPLER} karras, {FID_STEPS} steps, N={args.fid_n}) = {score:.2f}; real floor (val vs train) "
+    print(f"FID ({FID_SAMPLER} karras, {FID_STEPS} steps, N={fid_n}) = {score:.2f}; real floor (val vs train) "
           f"= {floor:.2f}; sampling took {time.perf_counter() - t0:.0f} s", flush=True)
-    if args.no_register:
-        return
-    register("ddpm_mnist", path, script="scripts/train_ddpm.py", settings=settings,
+    if name is None:
+        return score
+    register(name, path, script="scripts/train_ddpm.py", settings=settings,
              metric={"name": "fid", "value": round(score, 3), "sampler": f"{FID_SAMPLER} karras", "steps": FID_STEPS,
-                     "nfe": nfe, "n": args.fid_n, "seed": 0, "reference": "train", "real_floor_val": round(floor, 3)},
+                     "nfe": nfe, "n": fid_n, "seed": 0, "reference": "train", "real_floor_val": round(floor, 3)},
              train_seconds=round(seconds, 1), device=str(device), torch=torch.__version__,
-             params=count_parameters(model), loss_curve=curve[:: max(1, len(curve) // 40)])
-    print("registered 'ddpm_mnist' in checkpoints/manifest.json", flush=True)
+             params=count_parameters(net), loss_curve=curve[:: max(1, len(curve) // 40)])
+    print(f"registered {name!r} in checkpoints/manifest.json", flush=True)
+    return score
 
 
 if __name__ == "__main__":
