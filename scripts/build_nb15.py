@@ -376,53 +376,56 @@ What the numbers say (each line is asserted in the cell above):
   second-order solver reaches it in 20–50 steps: that is the "20–50 steps" rule, and why DPM++ 2M Karras is the
   default there.
 
-## 9. Why the deterministic samplers lose on this model
+## 9. Why the network's target matters to the samplers
 
-The ODE samplers follow the network's predictions exactly, so they inherit its errors. Where are they? We noise
-200 validation digits to several t and compare the U-Net's noise error with two predictors that need no training:
-"the noise is the input" (ε̂ = x_t) and notebook 13's per-pixel Gaussian predictor.
+The deterministic samplers follow the network's x̂_0 exactly, so they inherit its errors, and notebook 14 showed
+where an ε-network's errors are worst: x̂_0 = (x_t − sqrt(1 − ᾱ) ε̂) / sqrt(ᾱ) multiplies them by σ_t, up to 157.
+That is why the shipped U-Net predicts v. `scripts/train_ddpm.py` also trained the identical U-Net for the same
+hour on the same machine with ε-prediction, shipped as `ddpm_mnist_eps`, so we can measure the difference: noise
+200 validation digits to several t, and score both networks' x̂_0.
 """),
     code(r"""
 from genlib.data import load_mnist
 
-train_x = load_mnist("train")[0] * 2 - 1
-mu, sd = train_x.mean(0).to(device), train_x.std(0).to(device)
+eps_model, _, eps_entry = load_ddpm_mnist(device, name="ddpm_mnist_eps")
+nets = {"v-prediction (shipped)": model, "ε-prediction (same U-Net, same hour)": eps_model}
 x0 = (load_mnist("val")[0][:200] * 2 - 1).to(device)
-ts = [999, 900, 800, 700, 600, 500, 300, 100]
-errors = {"trained U-Net": [], "eps = x_t": [], "per-pixel Gaussian": []}
+ts = [999, 950, 900, 800, 600, 400, 200, 50]
+x0_err = {name: [] for name in nets}
 g = torch.Generator().manual_seed(0)
 for t in ts:
     eps = torch.randn(x0.shape, generator=g).to(device)
     xt = diffusion.q_sample(x0, t, alphas_cumprod, eps)
     a = alphas_cumprod[t].item()
-    with torch.no_grad():
-        guesses = [model(xt, torch.full((len(xt),), t, device=device)), xt,
-                   math.sqrt(1 - a) * (xt - math.sqrt(a) * mu) / (a * sd ** 2 + 1 - a)]
-    for name, guess in zip(errors, guesses):
-        errors[name].append((guess - eps).pow(2).mean().item())
+    for name, net in nets.items():
+        with torch.no_grad():
+            x0_hat = (xt - math.sqrt(1 - a) * net(xt, torch.full((len(xt),), t, device=device))) / math.sqrt(a)
+        x0_err[name].append((x0_hat - x0).pow(2).mean().item())
 
 fig, ax = plt.subplots(figsize=(6.5, 3.4))
-for name, e in errors.items():
+for name, e in x0_err.items():
     ax.plot(ts, e, marker="o", label=name)
-ax.set(yscale="log", title="How well is the noise predicted? (200 validation digits)", xlabel="timestep t",
-       ylabel="mean squared error of the noise guess")
+ax.set(yscale="log", title="How far is the predicted x̂_0 from the digit? (200 validation digits)",
+       xlabel="timestep t", ylabel="mean squared error of x̂_0")
 ax.legend(); ax.grid(alpha=0.3)
 plt.show()
-u, ident = errors["trained U-Net"], errors["eps = x_t"]
-print(f"t = 999: U-Net {u[0]:.1e} vs eps = x_t {ident[0]:.1e} ({u[0] / ident[0]:.0f} times worse); "
-      f"t = 300: U-Net {u[-2]:.3f} vs {ident[-2]:.3f} ({ident[-2] / u[-2]:.0f} times better)")
-assert u[0] > 10 * ident[0] and u[-2] < ident[-2] / 5
+v_err, e_err = x0_err["v-prediction (shipped)"], x0_err["ε-prediction (same U-Net, same hour)"]
+print(f"t = 999: x̂_0 error {v_err[0]:.2f} (v) vs {e_err[0]:.2f} (ε), {e_err[0] / v_err[0]:.0f} times worse; "
+      f"t = 400: {v_err[5]:.3f} vs {e_err[5]:.3f}")
+fid_v, fid_eps = entry["metric"]["value"], eps_entry["metric"]["value"]
+print(f"manifest FIDs (DPM++ 2M Karras, 20 steps, N = {entry['metric']['n']}): v {fid_v:.1f}, ε {fid_eps:.1f}; "
+      f"real floor {entry['metric']['real_floor_val']:.1f}")
+assert e_err[0] > 10 * v_err[0] and abs(e_err[5] / v_err[5] - 1) < 0.2 and fid_v < fid_eps
 """),
     md(r"""
-At high noise the trained network is *worse* than the trivial answer "the noise is the input". Its error there is
-tiny in absolute terms, a mean squared error of about 0.002 that adds almost nothing to the training loss, so a
-short training run never bothers to remove it. But the prediction of the image, x̂_0 = (x_t − sqrt(1 − ᾱ) ε̂) / sqrt(ᾱ),
-multiplies the noise error by σ, up to 157 at t = 999. A deterministic sampler commits to that x̂_0 in its first
-steps and carries its traces to the end: the speckled blobs. An ancestral sampler replaces part of its state with
-fresh noise at every step, so early mistakes fade. Karras et al. (2022) report the same: stochastic sampling helps
-most when the network is imperfect. A large, well-trained network (Stable Diffusion's U-Net trained for weeks) has
-small errors everywhere; then the deterministic solvers win on cost, which is why DPM++ 2M Karras became the
-default there. Our half-million-parameter U-Net, trained for half an hour on a CPU, is not there yet.
+At low noise the two networks are equally good; at the noisiest steps the ε-network's x̂_0 is some 20 times
+further off, while the v-network's error stays at the spread of the digits themselves (its honest best guess is
+"some digit"). A deterministic sampler commits to that first x̂_0 and carries its traces to the end; an ancestral
+sampler replaces part of its state with fresh noise at every step, so early mistakes fade, which is why the ε model
+of the first version of this notebook did far better with DDPM than with DPM++. Karras et al. (2022) call this the
+network's preconditioning and make the same point: a sampler can only be as good as the predictions it is fed
+at every noise level. The same hour of training, with the target changed, moves the headline FID from the
+ε-model's to the v-model's above.
 
 ## Summary
 
@@ -442,8 +445,9 @@ default there. Our half-million-parameter U-Net, trained for half an hour on a C
 1. *(easy)* Heun with 10 steps made 19 model calls. Why 19 and not 20?
 2. *(change the code)* Change ρ in the Karras grid to 1 (evenly spaced in σ) and to 3, redraw the grid plot, and
    sample `my_dpmpp_2m` with each 10-step grid. Which looks best?
-3. *(open question)* Section 9 found the U-Net's noise guesses worse than ε̂ = x_t at high noise. How could you make
-   its high-noise predictions at least as good as that trivial answer, without training longer?
+3. *(open question)* In section 9 the v-network's x̂_0 error at t = 999 is about 0.26, and more training would not
+   shrink it much. What is the best possible guess of x_0 from x_999, and what error does it make on the same 200
+   validation digits? Compute it with `load_mnist`.
 
 <details><summary>Solution</summary>
 
@@ -464,14 +468,16 @@ default there. Our half-million-parameter U-Net, trained for half an hour on a C
    below σ = 17 is σ_min, and everything from σ = 17 down to 0.01 happens in one leap: the images stay noise.
    ρ = 3 and ρ = 7 spread the steps over the whole range and give nearly the same digits; Karras et al. found
    ρ = 7 best on their benchmarks, and `benchmarks/sampler_fid.py` could be extended to check it here.
-3. Give the network the trivial answer for free and let it learn only the correction. For example a learned,
-   time-dependent shortcut, ε̂ = c(t) · x_t + U-Net(x_t, t), where c(t) is one output of a small layer on the time
-   embedding: at high noise it learns c ≈ 1, which is nearly exact there. Karras et al.'s EDM "preconditioning"
-   builds such skips in with fixed formulas, and v-prediction (notebook 14, exercise 3) changes the target so that
-   no timestep asks for a huge amplification. A cheap test without retraining: wrap the model so that for t > 700
-   it returns the per-pixel Gaussian guess, sample with DPM++ 2M Karras, and compare the FID. Expect it to help
-   but not to close the gap to the ancestral samplers, because the mid-range errors matter too; more training
-   (`python scripts/train_ddpm.py --minutes 60`, or `--scale gpu-full` on a GPU) improves every t.
+3. At t = 999 only a fraction sqrt(ᾱ) ≈ 0.006 of x_999 is the digit, so x_999 says almost nothing about which digit
+   it will become; the guess with the least squared error is then the average training digit, and its error is the
+   digits' own spread:
+   ```python
+   train_x = load_mnist("train")[0] * 2 - 1
+   print((x0.cpu() - train_x.mean(0)).pow(2).mean())   # about 0.256, the v-network's error at t = 999
+   ```
+   The v-network has learned that; the ε-network, whose x̂_0 is σ = 157 times its noise error, lands 20 times
+   further off. Past that point only better predictions at the middle timesteps, where the digit is decided,
+   improve the samples: a bigger network or more training (`--scale gpu-full` on a GPU).
 </details>
 """),
 ]
