@@ -261,7 +261,7 @@ if status == "loaded":
     ax.set_xscale("log")
     plt.show()
     print(f"shipped run: loss {curve[1][1]:.3f} around step {curve[1][0]}, {curve[-1][1]:.3f} at the end")
-    assert curve[-1][1] < 0.7 * curve[1][1]
+    assert curve[-1][1] < 0.8 * curve[1][1]
 """),
     md(r"""
 The v-loss is not on the ε-loss's scale (at large t, v is mostly −x_0, and guessing a whole digit from noise is
@@ -357,9 +357,10 @@ print(f"final samples: pixel values in [{samples.min():.2f}, {samples.max():.2f}
 assert samples.abs().max() < 1.5 and (samples.abs() > 0.9).float().mean() > 0.6
 """),
     md(r"""
-Read the bottom panel. At t = 999 the guess is meaningless speckle: x̂_0 divides by sqrt(ᾱ_999) ≈ 0.006, so the
-network's smallest error in ε̂ is magnified about 157 times (exercise 3). By t = 800 it is a grey blur, the average
-digit; between t = 600 and 400 the digit's shape is decided, and the last few hundred steps only sharpen strokes:
+Read the bottom panel. At t = 999 and 800 the guess is a grey blur, the average digit: x_t says almost nothing
+about x_0 yet, and the best guess is then the mean (a v-network gets there on its own; an ε-network's guess would
+be speckle, its noise errors magnified about 157 times). Between t = 600 and 400 the digit's shape is decided,
+and the last few hundred steps only sharpen strokes:
 **coarse structure first, detail last**, the order in which notebook 13 saw the forward process destroy them. The
 final pixels are mostly pure black or white, as MNIST's are. Move the slider to see any timestep (the static
 figure shows t = 300).
@@ -388,7 +389,7 @@ sampler (the loop above, proven equal) respaced to fewer steps, which notebook 1
 `benchmarks/results/sampler_fid.md`, and the shipped model's headline number sits in its manifest entry.
 """),
     code(r"""
-n_fid, fid_steps = pick(100, 1000), pick(50, 1000)
+n_fid, fid_steps = pick(250, 1000), pick(50, 1000)
 classifier = metrics.load_fid_classifier(device)
 train_stats = metrics.feature_stats(metrics.classifier_features(images, classifier))
 val_images, _ = load_mnist("val")
@@ -427,7 +428,7 @@ print(f"manifest: FID {m['value']:.2f} with {m['sampler']} ({m['steps']} steps),
     md(r"""
 More steps give a better FID, and DDPM does its best with all 1000 steps, though on this model most of the gain
 is already there at 50. Every FID here is far above the real floor at the same N: a half-million-parameter U-Net
-trained for half an hour draws recognisable but imperfect digits. (The manifest's numbers use N = 1,000, so its
+trained for an hour draws recognisable but imperfect digits. (The manifest's numbers use N = 1,000, so its
 floor is lower: compare FIDs only at equal N.) Notebook 15 asks how few steps other samplers can get away with,
 on this same trained model, including the DPM++ 2M Karras sampler behind the manifest's headline number.
 

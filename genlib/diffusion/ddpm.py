@@ -112,7 +112,8 @@ def load_ddpm_mnist(device: torch.device | str | None = None,
     entry = read_manifest().get(name)
     if entry is None:
         raise KeyError(f"no checkpoint {name!r} in checkpoints/manifest.json: train it with "
-                       "`python scripts/train_ddpm.py` (about 30 CPU-minutes)")
+                       f"`python scripts/train_ddpm.py --name {name}` (60 CPU-minutes; add --prediction eps "
+                       "for ddpm_mnist_eps)")
     settings = entry["settings"]
     model = UNet(settings["model"]).to(get_device(device) if device is None or isinstance(device, str) else device)
     load_checkpoint(name, model)
