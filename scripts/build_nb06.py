@@ -146,6 +146,10 @@ table = Path("../benchmarks/results/gpt_vs_nanogpt.md")
 display(Markdown(table.read_text() if table.exists() else "*Run `python benchmarks/gpt_vs_nanogpt.py` to make the table.*"))
 """),
     md(r"""
+Read the last column, each run's loss as a fraction of nanoGPT's. Which change buys the most at this budget? Does
+any change hurt on its own, and why might a change that takes fewer, larger steps pay off only with a longer
+budget? The table is one seed on one machine: rerun the script on yours and see which lines move.
+
 ## 4. The shipped model
 
 `scripts/train_gpt.py` trains a larger version of the course recipe for about an hour on a laptop CPU (or
