@@ -19,9 +19,9 @@ from genlib.diffusion.schedules import check_alphas_cumprod, q_sample, sigma_fro
 Tensor = torch.Tensor
 
 
-def noise_prediction_loss(model: nn.Module, x0: Tensor, alphas_cumprod: Tensor, t: Tensor | None = None,
-                          noise: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-    """DDPM's L_simple: noise x0 to timesteps t (uniform if not given), score the model's noise guess by MSE."""
+def _noised(x0: Tensor, alphas_cumprod: Tensor, t: Tensor | None, noise: Tensor | None,
+            generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """A training example: (ab as float64, x_t, t, noise), drawing t uniformly and the noise if not given."""
     ab = check_alphas_cumprod(alphas_cumprod)
     if x0.dim() < 2:
         raise ValueError(f"x0 must be a batch [N, ...] of clean data, got shape {tuple(x0.shape)}")
@@ -29,8 +29,15 @@ def noise_prediction_loss(model: nn.Module, x0: Tensor, alphas_cumprod: Tensor, 
         t = torch.randint(len(ab), (x0.shape[0],), generator=generator)
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
-    xt = q_sample(x0, t, ab, noise)
-    return F.mse_loss(model(xt, torch.as_tensor(t).to(x0.device)), noise)
+    t = torch.as_tensor(t)
+    return ab, q_sample(x0, t, ab, noise), t, noise
+
+
+def noise_prediction_loss(model: nn.Module, x0: Tensor, alphas_cumprod: Tensor, t: Tensor | None = None,
+                          noise: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+    """DDPM's L_simple: noise x0 to timesteps t (uniform if not given), score the model's noise guess by MSE."""
+    _, xt, t, noise = _noised(x0, alphas_cumprod, t, noise, generator)
+    return F.mse_loss(model(xt, t.to(x0.device)), noise)
 
 
 def v_target(x0: Tensor, noise: Tensor, alphas_cumprod_t: Tensor) -> Tensor:
@@ -42,15 +49,7 @@ def v_target(x0: Tensor, noise: Tensor, alphas_cumprod_t: Tensor) -> Tensor:
 def v_prediction_loss(net: nn.Module, x0: Tensor, alphas_cumprod: Tensor, t: Tensor | None = None,
                       noise: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
     """Like L_simple, but the network is asked for v instead of eps: MSE of net(x_t, t) against v_target."""
-    ab = check_alphas_cumprod(alphas_cumprod)
-    if x0.dim() < 2:
-        raise ValueError(f"x0 must be a batch [N, ...] of clean data, got shape {tuple(x0.shape)}")
-    if t is None:
-        t = torch.randint(len(ab), (x0.shape[0],), generator=generator)
-    if noise is None:
-        noise = torch.randn(x0.shape, generator=generator).to(x0.device, x0.dtype)
-    t = torch.as_tensor(t)
-    xt = q_sample(x0, t, ab, noise)
+    ab, xt, t, noise = _noised(x0, alphas_cumprod, t, noise, generator)
     return F.mse_loss(net(xt, t.to(x0.device)), v_target(x0, noise, ab[t.cpu()]))
 
 
