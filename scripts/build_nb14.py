@@ -213,14 +213,14 @@ predictor: `genlib.diffusion.ddpm.EpsFromV` wraps the v-network with that line. 
 digits with the exact v, at integer and in-between timesteps (the fast samplers of notebook 15 use both).
 """),
     code(r"""
-from genlib.diffusion.ddpm import EpsFromV, v_prediction_loss, v_target
+from genlib.diffusion.ddpm import EpsFromV, as_noise_predictor, v_prediction_loss, v_target
 
 x0, eps = data[:6], torch.randn(data[:6].shape, generator=g).to(device)
 t = torch.tensor([0, 10, 300, 700, 990, 999])
 xt = diffusion.q_sample(x0, t, alphas_cumprod, eps)
 a = alphas_cumprod[t].float().reshape(-1, 1, 1, 1).to(device)
 v = a.sqrt() * eps - (1 - a).sqrt() * x0                       # the velocity, by hand
-torch.testing.assert_close(v, v_target(x0, eps, alphas_cumprod[t]))
+torch.testing.assert_close(v, v_target(x0, t, alphas_cumprod, eps))
 torch.testing.assert_close((1 - a).sqrt() * xt + a.sqrt() * v, eps)  # the noise comes back exactly
 wrapped = EpsFromV(lambda x, tt: v, alphas_cumprod)            # an oracle "network" that knows v
 torch.testing.assert_close(wrapped(xt, t), eps, rtol=1e-5, atol=1e-5)
@@ -248,7 +248,7 @@ def train_fallback(m):  # used only if the checkpoint is missing: a longer run o
 
 status = load_or_train("ddpm_mnist", net, train_fallback)
 net.eval().requires_grad_(False)
-shipped = EpsFromV(net, alphas_cumprod) if prediction == "v" else net   # a noise predictor either way
+shipped = as_noise_predictor(net, alphas_cumprod, prediction)   # EpsFromV(net) for v: noise either way
 print(f"shipped U-Net ({prediction}-prediction): {status}")
 if status == "loaded":
     s = entry["settings"]

@@ -8,9 +8,10 @@
 The shipped pair ran at the same time, one thread each (--threads 1), on the course's 2-core CPU.
 Trains genlib.image.unet.UNet on the 9,000 training digits scaled to [-1, 1], linear schedule, T = 1000, to
 predict v (genlib.diffusion.ddpm.v_prediction_loss) or the noise (noise_prediction_loss, DDPM's L_simple), with
-AdamW, warm-up and a cosine decay over the time budget, keeping an EMA of the weights. Then it draws 1,000 samples with DPM++ 2M Karras (20 steps), measures
-their FID against the training images (genlib.metrics.fid) beside the real floor (validation vs training
-digits), saves atomically and records everything in checkpoints/manifest.json.
+AdamW, warm-up and a cosine decay over the time budget, keeping an EMA of the weights. Then it draws 1,000
+samples with DPM++ 2M Karras (20 steps), measures their FID against the training images (genlib.metrics.fid)
+beside the real floor (validation vs training digits), saves atomically and records everything in
+checkpoints/manifest.json.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from genlib.checkpoints import checkpoint_dir, register, save_weights  # noqa: E
 from genlib.data import load_mnist  # noqa: E402
 from genlib.device import get_device, scale, seed_everything  # noqa: E402
 from genlib.diffusion import alphas_cumprod, linear_betas  # noqa: E402
-from genlib.diffusion.ddpm import EMA, EpsFromV, noise_prediction_loss, sample_images, v_prediction_loss  # noqa: E402
+from genlib.diffusion.ddpm import (EMA, as_noise_predictor, noise_prediction_loss, sample_images,  # noqa: E402
+                                  v_prediction_loss)
 from genlib.image.unet import UNet, UNetConfig, count_parameters  # noqa: E402
 from genlib.metrics import feature_stats, classifier_features, fid, load_fid_classifier  # noqa: E402
 
@@ -47,8 +49,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=None, help=f"training wall-clock budget (<= {MAX_MINUTES})")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy machine)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default="ddpm_mnist", help="manifest name (the course ships ddpm_mnist, v-prediction, "
-                        "and ddpm_mnist_eps, the same run with --prediction eps)")
+    parser.add_argument("--name", default="ddpm_mnist", help="manifest name (the course ships ddpm_mnist, "
+                        "v-prediction, and ddpm_mnist_eps, the same run with --prediction eps)")
     parser.add_argument("--out", type=Path, default=None, help="weights file (default checkpoints/<name>.pt)")
     parser.add_argument("--fid-n", type=int, default=FID_N, help="samples for the FID (keep 1000 for a shipped model)")
     parser.add_argument("--prediction", choices=("eps", "v"), default=None,
@@ -126,7 +128,7 @@ def measure_and_register(net: torch.nn.Module, path: Path, settings: dict, secon
     val_images, _ = load_mnist("val")
     floor = fid(val_images, train_stats, classifier)
     t0 = time.perf_counter()
-    eps_model = EpsFromV(net, ab) if settings["prediction"] == "v" else net
+    eps_model = as_noise_predictor(net, ab, settings["prediction"])
     samples, nfe = sample_images(eps_model, ab, fid_n, FID_SAMPLER, FID_STEPS, karras=True, seed=0, device=device)
     score = fid(samples, train_stats, classifier)
     print(f"FID ({FID_SAMPLER} karras, {FID_STEPS} steps, N={fid_n}) = {score:.2f}; real floor (val vs train) "

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from genlib.diffusion import alphas_cumprod, linear_betas, q_sample
-from genlib.diffusion.ddpm import EMA, EpsFromV, noise_prediction_loss, sample_images, v_prediction_loss, v_target
+from genlib.diffusion.ddpm import (EMA, EpsFromV, as_noise_predictor, noise_prediction_loss, sample_images,
+                                  v_prediction_loss, v_target)
 from genlib.image.unet import UNet, UNetConfig, count_parameters, timestep_embedding
 
 AB = alphas_cumprod(linear_betas())
@@ -89,7 +90,7 @@ def test_noise_prediction_loss_is_the_mse_of_the_noise_guess():
 def test_v_prediction_turns_back_into_the_exact_noise():
     x0, noise, t = torch.randn(5, 1, 4, 4), torch.randn(5, 1, 4, 4), torch.tensor([0, 1, 500, 998, 999])
     xt = q_sample(x0, t, AB, noise)
-    v = v_target(x0, noise, AB[t])
+    v = v_target(x0, t, AB, noise)
     a = AB[t].reshape(-1, 1, 1, 1).float()
     torch.testing.assert_close(v, a.sqrt() * noise - (1 - a).sqrt() * x0)
     # v and eps are two views of one thing: an exact v gives back the exact noise, at integer or float t
@@ -102,6 +103,10 @@ def test_v_prediction_turns_back_into_the_exact_noise():
     # at the noisiest step a v-network that knows nothing still predicts the noise almost exactly (eps ~ x_t)
     clueless = EpsFromV(lambda x, tt: torch.zeros_like(x), AB)(xt[-1:], t[-1:])
     assert (clueless - noise[-1:]).pow(2).mean() < 1e-3
+    net = torch.nn.Identity()
+    assert as_noise_predictor(net, AB, "eps") is net and isinstance(as_noise_predictor(net, AB, "v"), EpsFromV)
+    with pytest.raises(ValueError, match="'eps' or 'v'"):
+        as_noise_predictor(net, AB, "x0")
 
 
 def test_ema_follows_the_weights_slowly():

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genlib.diffusion.schedules import check_alphas_cumprod, q_sample, sigma_from_timestep
+from genlib.diffusion.schedules import _check_t, _per_item, check_alphas_cumprod, q_sample, sigma_from_timestep
 
 Tensor = torch.Tensor
 
@@ -40,17 +40,18 @@ def noise_prediction_loss(model: nn.Module, x0: Tensor, alphas_cumprod: Tensor, 
     return F.mse_loss(model(xt, t.to(x0.device)), noise)
 
 
-def v_target(x0: Tensor, noise: Tensor, alphas_cumprod_t: Tensor) -> Tensor:
-    """The "velocity" v = sqrt(ab) eps - sqrt(1 - ab) x0 (Salimans & Ho 2022), ab broadcast over each item."""
-    ab = alphas_cumprod_t.reshape(-1, *[1] * (x0.dim() - 1)).to(x0.device, x0.dtype)
-    return ab.sqrt() * noise - (1 - ab).sqrt() * x0
+def v_target(x0: Tensor, t: int | Tensor, alphas_cumprod: Tensor, noise: Tensor) -> Tensor:
+    """The "velocity" v = sqrt(ab_t) eps - sqrt(1 - ab_t) x0 (Salimans & Ho 2022); arguments as in q_sample."""
+    ab = torch.as_tensor(alphas_cumprod, dtype=torch.float64)
+    t = _check_t(t, len(ab))
+    return _per_item(ab.sqrt(), t, x0) * noise - _per_item((1 - ab).sqrt(), t, x0) * x0
 
 
 def v_prediction_loss(net: nn.Module, x0: Tensor, alphas_cumprod: Tensor, t: Tensor | None = None,
                       noise: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
     """Like L_simple, but the network is asked for v instead of eps: MSE of net(x_t, t) against v_target."""
     ab, xt, t, noise = _noised(x0, alphas_cumprod, t, noise, generator)
-    return F.mse_loss(net(xt, t.to(x0.device)), v_target(x0, noise, ab[t.cpu()]))
+    return F.mse_loss(net(xt, t.to(x0.device)), v_target(x0, t, ab, noise))
 
 
 class EpsFromV(nn.Module):
@@ -72,6 +73,14 @@ class EpsFromV(nn.Module):
         ab = 1 / (1 + sigma_from_timestep(t_vec.detach().cpu().double(), self.alphas_cumprod) ** 2)
         ab = ab.reshape(-1, *[1] * (x.dim() - 1)).to(x.device, x.dtype)
         return (1 - ab).sqrt() * x + ab.sqrt() * self.net(x, t_vec)
+
+
+def as_noise_predictor(net: nn.Module, alphas_cumprod: Tensor, prediction: str) -> nn.Module:
+    """The noise predictor the samplers call, for a network trained to predict `prediction` ("eps" or "v")."""
+    if prediction not in ("eps", "v"):
+        raise ValueError(f"prediction must be 'eps' or 'v' (what the network was trained to output), "
+                         f"got {prediction!r}")
+    return EpsFromV(net, alphas_cumprod) if prediction == "v" else net
 
 
 class EMA:
@@ -118,8 +127,7 @@ def load_ddpm_mnist(device: torch.device | str | None = None,
     load_checkpoint(name, model)
     betas = {"linear": linear_betas, "cosine": cosine_betas}[settings["schedule"]](settings["timesteps"])
     ab = alphas_cumprod(betas)
-    if settings.get("prediction", "eps") == "v":  # the samplers want noise: wrap the v-network
-        model = EpsFromV(model, ab)
+    model = as_noise_predictor(model, ab, settings.get("prediction", "eps"))  # the samplers want noise
     return model.eval().requires_grad_(False), ab, entry
 
 
