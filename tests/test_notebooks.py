@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jupytext
+import nbformat
 import pytest
 
 from genlib.colab import BOOTSTRAP_CELL
@@ -21,6 +23,28 @@ def _cells(path):
 
 def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 3
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_and_its_text_twin_agree(path):
+    """Each notebook has one source in two forms: the .ipynb and its jupytext twin notebooks/src/NN_x.py."""
+    twin = path.parent / "src" / f"{path.stem}.py"
+    fix = f"run `jupytext --sync {path.relative_to(ROOT)}` (the newer of the two files wins)"
+    assert twin.exists(), f"{twin.relative_to(ROOT)} is missing: {fix}"
+    nb = nbformat.read(path, as_version=4)
+    text = jupytext.read(twin)
+    assert len(nb.cells) == len(text.cells), f"{path.name} has {len(nb.cells)} cells, its twin {len(text.cells)}: {fix}"
+    for i, (a, b) in enumerate(zip(nb.cells, text.cells)):
+        assert (a.cell_type, a.source) == (b.cell_type, b.source), f"cell {i} of {path.name} differs from its twin: {fix}"
+
+
+def test_every_text_twin_has_a_notebook():
+    orphans = [p.name for p in (ROOT / "notebooks" / "src").glob("*.py") if not (ROOT / "notebooks" / f"{p.stem}.ipynb").exists()]
+    assert not orphans, f"text twins without a notebook: {orphans}; make one with `jupytext --sync notebooks/src/NAME.py`"
+
+
+def test_no_generator_scripts_hold_a_second_copy():
+    assert not list((ROOT / "scripts").glob("build_nb*.py")), "notebooks have one source: edit the notebook or its twin"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
