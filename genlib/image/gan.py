@@ -16,8 +16,11 @@ from tqdm.auto import tqdm
 
 
 def _check_logits(logits: torch.Tensor, name: str) -> None:
-    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
+    if not isinstance(logits, torch.Tensor):
         raise TypeError(f"{name} must be a float tensor of discriminator logits, got {type(logits).__name__}")
+    if not logits.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor of discriminator logits, got dtype {logits.dtype}; "
+                        f"pass {name}.float() (logits are the discriminator's raw real-valued outputs)")
     if logits.dim() > 1 and logits.shape[-1] != 1:
         raise ValueError(f"{name} must be one logit per item, shape [N] or [N, 1], got {tuple(logits.shape)}")
 
