@@ -27,6 +27,9 @@ def bernoulli_log_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Ten
     """log p(x | z) in nats per image [N]: minus the binary cross-entropy summed over pixels."""
     if logits.shape != x.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and images {tuple(x.shape)} must have the same shape")
+    if not logits.is_floating_point() or not x.is_floating_point():
+        raise TypeError(f"logits and images must be float tensors, got dtypes {logits.dtype} and {x.dtype}; "
+                        "pass logits.float() and images.float() (pixels in [0, 1])")
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
 

@@ -64,4 +64,7 @@ def next_token_loss(model: Callable[[torch.Tensor], torch.Tensor], batch: tuple[
     """Mean cross-entropy of model(x) against the next tokens y: the loss_fn to hand genlib.train.train."""
     x, y = batch
     logits = model(x)
+    if not logits.is_floating_point():
+        raise TypeError(f"model(x) must return float logits [B, T, V], got dtype {logits.dtype}; "
+                        "return logits.float() from the model (cross-entropy needs real-valued scores)")
     return F.cross_entropy(logits.flatten(0, 1), y.flatten())
