@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +17,27 @@ from genlib.data.files import sha256_file
 
 class ChecksumError(ValueError):
     """A checkpoint's bytes do not match the sha256 recorded for it."""
+
+
+class DamagedCheckpointError(ChecksumError):
+    """A checkpoint file is not a readable archive (cut short by a failed copy or download, or corrupted)."""
+
+
+def _damaged(path: Path, detail: str = "") -> DamagedCheckpointError:
+    return DamagedCheckpointError(
+        f"checkpoint {path} is damaged or truncated ({path.stat().st_size:,} bytes{detail}); restore it with "
+        f"`git checkout -- checkpoints/{path.name}` or rerun its training script (named in checkpoints/manifest.json)")
+
+
+def _is_damaged(path: Path) -> bool:
+    """True if a zip-format checkpoint (torch.save's default) is cut short or fails its per-entry CRC check."""
+    if not zipfile.is_zipfile(path):
+        return True
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is not None
+    except Exception:  # a damaged central directory fails in many ways (BadZipFile, EOFError, UnicodeDecodeError)
+        return True
 
 
 def checkpoint_dir() -> Path:
@@ -51,15 +74,26 @@ def load_weights(model: nn.Module, path: str | Path, sha256: str | None = None) 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist; train it with the script named in "
-                                f"checkpoints/manifest.json or `git checkout -- {path.name}`")
+                                f"checkpoints/manifest.json or `git checkout -- checkpoints/{path.name}`")
     if sha256 is not None:
         actual = sha256_file(path)
         if actual != sha256:
+            if _is_damaged(path):
+                raise _damaged(path, f", sha256 {actual[:12]}… where the manifest says {sha256[:12]}…")
             raise ChecksumError(f"checkpoint {path} has sha256 {actual[:12]}… but the manifest says {sha256[:12]}…: "
-                                "the file is damaged or was retrained without updating the manifest. "
-                                "Restore it with `git checkout` or rerun its training script.")
+                                "the file is damaged or was retrained without updating the manifest. Restore it "
+                                f"with `git checkout -- checkpoints/{path.name}` or rerun its training script.")
+    elif zipfile.is_zipfile(path) and _is_damaged(path):
+        raise _damaged(path)
     device = next(model.parameters(), torch.empty(0)).device
-    state = torch.load(path, map_location=device, weights_only=True)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:  # weights_only refused pickled code: torch's message says so
+        raise
+    except Exception as error:  # torch's reader failing on a file cut short: zip, EOF or OS errors
+        if _is_damaged(path):
+            raise _damaged(path) from error
+        raise
     model.load_state_dict(state)
     return model
 

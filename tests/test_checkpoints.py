@@ -75,3 +75,18 @@ def test_manifest_register_and_load_or_train(ckdir):
     fresh = nn.Linear(3, 1)
     assert ck.load_or_train("lin", fresh, calls.append) == "loaded" and len(calls) == 1
     assert torch.equal(fresh.weight, model.weight)
+
+
+@pytest.mark.parametrize("with_sha", [False, True])
+@pytest.mark.parametrize("damage", ["truncated", "bit flip"])
+def test_a_truncated_or_corrupted_file_gets_the_loaders_own_message(ckdir, with_sha, damage):
+    sha = ck.save_weights(nn.Linear(64, 64), ckdir / "lin.pt")
+    data = bytearray((ckdir / "lin.pt").read_bytes())
+    if damage == "truncated":
+        data = data[: len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0xFF  # inside the weights: torch.load alone would load the wrong numbers silently
+    (ckdir / "bad.pt").write_bytes(bytes(data))
+    with pytest.raises(ck.DamagedCheckpointError,
+                       match=r"bad.pt is damaged or truncated .*`git checkout -- checkpoints/bad.pt` or rerun its training script"):
+        ck.load_weights(nn.Linear(64, 64), ckdir / "bad.pt", sha256=sha if with_sha else None)
