@@ -56,7 +56,7 @@ def main() -> None:
     model = MnistClassifier().to(device)
     start, cpu_start = time.perf_counter(), time.process_time()
     history = train(model, loss_fn, batch, steps=settings["steps"], lr=settings["lr"],
-                    lr_schedule=lambda s: cosine_lr(s, settings["steps"], warmup=100, min_ratio=0.02),
+                    lr_schedule=lambda p: cosine_lr(p, warmup=100 / settings["steps"], min_ratio=0.02),
                     eval_fn=lambda m: {"val_acc": accuracy(m, x_val, y_val)}, eval_every=500)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     val_acc = accuracy(model, x_val, y_val)

@@ -61,7 +61,8 @@ def main() -> int:
     print(f"{which}: {model.num_params() / 1e6:.2f}M parameters on {device}, {minutes:g} minutes", flush=True)
     probe = sequential_batches(val, config.block_size, 64)[:4]
     hist = pretrain(model, train, recipe, seconds=60 * minutes, seed=args.seed, device=device, eval_every=500,
-                    eval_fn=lambda m: {"val_loss_probe": round(evaluate_loss(m, probe, device), 4)})
+                    eval_fn=lambda m: {"val_loss_probe": round(evaluate_loss(m, probe, device), 4)},
+                    state_path=Path(__file__).resolve().parents[1] / "build" / f"{CHECKPOINT}.state.pt")  # resumable
     val_loss = evaluate_loss(model, sequential_batches(val, config.block_size, 64), device)
     print(f"{len(hist.steps)} steps in {hist.seconds:.0f} s; validation loss {val_loss:.4f} nats/char", flush=True)
     out = args.out or checkpoint_dir() / f"{CHECKPOINT}.pt"

@@ -45,7 +45,7 @@ def train_vae(s: dict, x: torch.Tensor, x_val: torch.Tensor, device: torch.devic
     model = VAE(**{k: s[k] for k in VAE_KEYS}).to(device)
     start, cpu_start = time.perf_counter(), time.process_time()
     train(model, vae_loss, sampler(x, s["batch_size"], s["seed"]), steps=s["steps"], lr=s["lr"],
-          lr_schedule=lambda i: cosine_lr(i, s["steps"], warmup=100, min_ratio=0.05),
+          lr_schedule=lambda p: cosine_lr(p, warmup=100 / s["steps"], min_ratio=0.05),
           eval_fn=lambda m: {"val_elbo": elbo(m, x_val).elbo.mean()}, eval_every=1000)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     g = torch.Generator().manual_seed(1234)
@@ -71,7 +71,7 @@ def train_vqvae(s: dict, x: torch.Tensor, x_val: torch.Tensor, device: torch.dev
 
     start, cpu_start = time.perf_counter(), time.process_time()
     train(model, vqvae_loss, sampler(x, s["batch_size"], s["seed"]), steps=s["steps"], lr=s["lr"],
-          lr_schedule=lambda i: cosine_lr(i, s["steps"], warmup=100, min_ratio=0.05),
+          lr_schedule=lambda p: cosine_lr(p, warmup=100 / s["steps"], min_ratio=0.05),
           eval_fn=evaluate, eval_every=500)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     model.eval()

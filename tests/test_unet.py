@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from genlib.diffusion import alphas_cumprod, linear_betas, q_sample
-from genlib.diffusion.ddpm import (EMA, EpsFromV, as_noise_predictor, noise_prediction_loss, sample_images,
+from genlib.diffusion.ddpm import (EpsFromV, as_noise_predictor, noise_prediction_loss, sample_images,
                                   v_prediction_loss, v_target)
 from genlib.image.unet import UNet, UNetConfig, count_parameters, timestep_embedding
+from genlib.train import EMA
 
 AB = alphas_cumprod(linear_betas())
 TINY = dict(base_channels=8, groups=4, heads=2, time_dim=32)  # small enough to train in a test

@@ -8,12 +8,11 @@ which is much smoother than the last step's weights.
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlib.train import EMA  # noqa: F401  (re-exported: DDPM training keeps an EMA of the U-Net)
 from genlib.diffusion.schedules import _check_t, _per_item, check_alphas_cumprod, q_sample, sigma_from_timestep
 
 Tensor = torch.Tensor
@@ -81,30 +80,6 @@ def as_noise_predictor(net: nn.Module, alphas_cumprod: Tensor, prediction: str) 
         raise ValueError(f"prediction must be 'eps' or 'v' (what the network was trained to output), "
                          f"got {prediction!r}")
     return EpsFromV(net, alphas_cumprod) if prediction == "v" else net
-
-
-class EMA:
-    """A shadow copy of a model whose weights follow the trained ones slowly: w_ema <- d w_ema + (1 - d) w.
-
-    The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates, so early weights are soon forgotten.
-    """
-
-    def __init__(self, model: nn.Module, decay: float = 0.999):
-        if not 0 < decay < 1:
-            raise ValueError(f"decay must lie in (0, 1), e.g. 0.999, got {decay}")
-        self.decay, self.updates = decay, 0
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Move the shadow weights one step towards `model`'s (call after each optimizer step)."""
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for ema_p, p in zip(self.model.state_dict().values(), model.state_dict().values()):
-            if ema_p.is_floating_point():
-                ema_p.lerp_(p.detach(), 1 - d)
-            else:
-                ema_p.copy_(p)
-        self.updates += 1
 
 
 def load_ddpm_mnist(device: torch.device | str | None = None,

@@ -6,19 +6,17 @@ finishes its decay exactly at the deadline.
 """
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from genlib.text.gpt import GPTConfig
 from genlib.text.lm import next_token_loss, random_batch
 from genlib.text.muon import Muon
-from genlib.train import History
+from genlib.train import History, cosine_lr, train
 
 
 @dataclass
@@ -45,13 +43,9 @@ class Recipe:
 
 def lr_multiplier(progress: float, recipe: Recipe) -> float:
     """Learning-rate multiplier at `progress` in [0, 1] of the budget: warm-up, then cosine or stable-then-linear."""
-    if progress < recipe.warmup:
-        return max(progress / recipe.warmup, 1e-3)
-    lo = recipe.min_lr_ratio
-    if recipe.schedule == "cosine":
-        p = (progress - recipe.warmup) / max(1e-9, 1 - recipe.warmup)
-        return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
-    start = 1 - recipe.cooldown
+    if recipe.schedule == "cosine" or progress < recipe.warmup:
+        return cosine_lr(progress, recipe.warmup, recipe.min_lr_ratio)
+    lo, start = recipe.min_lr_ratio, 1 - recipe.cooldown
     if progress < start:
         return 1.0
     return lo + (1 - lo) * max(0.0, 1 - (progress - start) / recipe.cooldown)
@@ -74,63 +68,23 @@ def make_optimizers(model: nn.Module, recipe: Recipe) -> list[torch.optim.Optimi
 
 def pretrain(model: nn.Module, data: torch.Tensor, recipe: Recipe, *, steps: int | None = None,
              seconds: float | None = None, eval_fn: Callable[[nn.Module], dict] | None = None,
-             eval_every: int = 0, seed: int = 0, progress: bool = True,
-             device: torch.device | str = "cpu") -> History:
+             eval_every: int = 0, seed: int = 0, progress: bool = True, device: torch.device | str = "cpu",
+             state_path: str | Path | None = None) -> History:
     """Train `model` (idx -> logits) on random windows of `data` until `steps` or `seconds` runs out.
 
-    Progress through the budget is max(step / steps, elapsed / seconds); the learning rate follows
-    `lr_multiplier(progress)`. `eval_fn(model)` runs every `eval_every` steps and at the end.
+    The recipe on top of `genlib.train.train`: its optimizers (`make_optimizers`), its batches, the next-token
+    loss and `lr_multiplier` over the share of the budget used. `eval_fn(model)` runs every `eval_every` steps
+    and at the end; `state_path` makes a long run resumable.
     """
-    if steps is None and seconds is None:
-        raise ValueError("give a budget: steps=..., seconds=..., or both")
-    if (steps is not None and steps < 1) or (seconds is not None and seconds <= 0):
-        raise ValueError(f"the budget must be positive, got steps={steps}, seconds={seconds}")
     g = torch.Generator().manual_seed(seed)
-    opts = make_optimizers(model, recipe)
-    bases = [[group["lr"] for group in o.param_groups] for o in opts]
-    history, params = History(), [p for p in model.parameters() if p.requires_grad]
-    bar = tqdm(total=steps if steps is not None else int(seconds), disable=not progress, leave=False,
-               desc="pre-training", unit="step" if steps is not None else "s")
-    model.train()
-    start, step, frac = time.perf_counter(), 0, 0.0
-    while frac < 1.0:
-        mult = lr_multiplier(frac, recipe)
-        for o, base in zip(opts, bases):
-            for group, b in zip(o.param_groups, base):
-                group["lr"] = b * mult
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
         x, y = random_batch(data, recipe.block_size, recipe.batch_size, g)
-        x, y = x.to(device), y.to(device)
-        loss = next_token_loss(model, (x, y))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}: lower the learning rate")
-        for o in opts:
-            o.zero_grad(set_to_none=True)
-        loss.backward()
-        if recipe.grad_clip:
-            nn.utils.clip_grad_norm_(params, recipe.grad_clip)
-        for o in opts:
-            o.step()
-        history.steps.append(step)
-        history.loss.append(loss.item())
-        history.lr.append(opts[0].param_groups[0]["lr"])
-        step += 1
-        elapsed = time.perf_counter() - start
-        frac = max(step / steps if steps else 0.0, elapsed / seconds if seconds else 0.0)
-        bar.update(1 if steps is not None else int(elapsed) - bar.n)
-        if eval_fn is not None and eval_every and step % eval_every == 0 and frac < 1.0:
-            model.eval()
-            history.evals.append(eval_fn(model))
-            history.eval_steps.append(step)
-            model.train()
-            bar.set_postfix(history.evals[-1])
-    bar.close()
-    if eval_fn is not None:
-        model.eval()
-        history.evals.append(eval_fn(model))
-        history.eval_steps.append(step)
-    model.eval()
-    history.seconds = time.perf_counter() - start
-    return history
+        return x.to(device), y.to(device)
+
+    return train(model, next_token_loss, batch, steps=steps, seconds=seconds, optimizer=make_optimizers(model, recipe),
+                 lr_schedule=lambda p: lr_multiplier(p, recipe), grad_clip=recipe.grad_clip, eval_fn=eval_fn,
+                 eval_every=eval_every or None, state_path=state_path, rng=g, progress=progress, desc="pre-training")
 
 
 # nanoGPT's published CPU recipe for shakespeare_char (its README): the baseline every change is measured against.

@@ -276,7 +276,7 @@ steps = pick(800, 3000)
 torch.manual_seed(0)
 mlp = MLP([784, 256, 10]).to(device)
 g = torch.Generator().manual_seed(0)
-schedule = lambda s: cosine_lr(s, steps, warmup=50, min_ratio=0.05)   # warm up, then decay (section 5)
+schedule = lambda p: cosine_lr(p, warmup=50 / steps, min_ratio=0.05)   # p = share of the budget used (section 5)
 history = train(mlp, loss_fn, lambda: get_batch(g), steps=steps, lr=3e-3, lr_schedule=schedule,
                 eval_fn=evaluate, eval_every=100)
 print(f"{sum(p.numel() for p in mlp.parameters()):,} parameters; validation accuracy {history.evals[-1]['val_acc']:.1%}")
@@ -333,11 +333,13 @@ assert lr_acc[0.1] > lr_acc[0.003] and not lr_acc[5.0] > lr_acc[0.1]
 #
 # **Schedules.** Large models usually *warm up* (start with a small rate while the weights are random) and
 # then *decay* the rate so the last steps make fine adjustments. `genlib.train.cosine_lr` is the schedule
-# used by GPT-style training in notebook 06; `train(..., lr_schedule=...)` applies it.
+# used by GPT-style training in notebook 06; `train(..., lr_schedule=...)` applies it. A schedule is a function of
+# *progress*, the share of the training budget used (0 at the start, 1 at the end), so the same schedule fits a run
+# of 300 steps, of 30,000, or of ten minutes.
 
 # %%
 total = 1000
-viz.loss_curves({"warm-up 100, cosine decay to 10%": [cosine_lr(s, total, warmup=100) for s in range(total)]},
+viz.loss_curves({"warm-up 10%, cosine decay to 10%": [cosine_lr(s / total, warmup=0.1) for s in range(total)]},
                 title="A learning-rate schedule", ylabel="multiplier of the base learning rate")
 plt.show()
 

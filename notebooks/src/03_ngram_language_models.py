@@ -300,7 +300,7 @@ def get_batch():
     return tuple(t.to(device) for t in random_batch(train_ids, block_size=64, batch_size=128, generator=g))
 
 hist = train(neural, next_token_loss, get_batch, steps=steps, lr=0.5,
-             lr_schedule=lambda s: cosine_lr(s, steps, min_ratio=0.01),
+             lr_schedule=lambda p: cosine_lr(p, min_ratio=0.01),
              eval_fn=lambda m: {"val_loss": evaluate_loss(m, val_batches, device)}, eval_every=steps // 5)
 neural_loss = hist.eval_series("val_loss")[-1]
 print(f"neural bigram {neural_loss:.4f} vs counting bigram {val_loss[2]:.4f} nats/char")

@@ -193,7 +193,7 @@ def loss_fn(model, x0):
 seed_everything(0)
 model = U.UNet().to(device)
 history = train(model, loss_fn, batch, steps=steps, lr=2e-3, grad_clip=1.0,
-                lr_schedule=lambda s: cosine_lr(s, steps, warmup=5))
+                lr_schedule=lambda p: cosine_lr(p, warmup=5 / steps))
 print(f"{steps} steps of {batch_size} digits: loss {history.loss[0]:.3f} -> "
       f"{sum(history.loss[-5:]) / 5:.3f} (mean of the last 5)")
 assert sum(history.loss[-5:]) / 5 < 0.6 * history.loss[0]
