@@ -14,7 +14,7 @@ import torch
 
 from genlib.diffusion import (SAMPLERS, alphas_cumprod, alphas_cumprod_from_sigmas, ddim_sigma, linear_betas,
                               posterior_mean_variance, sample, sigma_from_timestep, sigma_grid,
-                              sigmas_from_alphas_cumprod, timestep_grid)
+                              sigmas_from_alphas_cumprod, timestep_from_sigma, timestep_grid)
 
 BETAS = linear_betas()
 AB = alphas_cumprod(BETAS)
@@ -61,6 +61,43 @@ def test_every_sampler_draws_the_gaussian_data_distribution(name):
     assert out.x.shape == (16_000, 2) and out.nfe == (2 * steps - 1 if name == "heun" else steps)
     assert ((out.x.mean(0) - MU) / S).abs().max() < 0.03, out.x.mean(0)
     assert (out.x.std(0) / S - 1).abs().max() < 0.03, out.x.std(0)
+
+
+def _final_step_std(s, sigma_last):
+    """The std the exact ODE solve gives on a grid whose last level before 0 is sigma_last: the ODE keeps the data's
+    std s down to sigma_last, then the final first-order step x <- E[x_0 | x] shrinks x - mu by s^2 / (s^2 + sigma^2)."""
+    return s**2 / (s**2 + sigma_last**2).sqrt()
+
+
+SECOND_ORDER = [("heun", False), ("heun", True), ("dpmpp_2m", False), ("dpmpp_2m", True)]
+
+
+@pytest.mark.parametrize("name,karras", SECOND_ORDER)
+def test_second_order_samplers_draw_the_exact_std_at_20_steps(name, karras):
+    """At 20 steps every second-order deterministic sampler is within 6% of the exact std on its own grid.
+
+    DPM++ 2M's old grid (Euler's, ending at t = 0) fails this: its second-order step from sigma 0.38 to 0.01
+    (h = 3.6) overshoots the std by some 15-30%. On DPM-Solver's own grid the last level is t = 50 (sigma 0.17),
+    whose final denoising step is part of the method, so the target there is a little below s."""
+    x_T = torch.randn(16_000, 2, generator=torch.Generator().manual_seed(1))
+    x_T = (x_T - x_T.mean(0)) / x_T.std(0)  # exactly unit std, so the ratio below is the sampler's alone
+    out = sample(exact_eps, (16_000, 2), name, 20, alphas_cumprod=AB, karras=karras, x_T=x_T, progress=False)
+    sigma_last = sigma_grid(AB, 20, karras, dpm_solver=name == "dpmpp_2m")[-2]
+    assert (out.x.std(0) / _final_step_std(S, sigma_last) - 1).abs().max() < 0.06, out.x.std(0)
+
+
+def test_dpmpp_2m_grid_is_diffusers_dpm_solver_linspace_grid():
+    """Without Karras sigmas DPM++ 2M visits DPMSolverMultistepScheduler's timesteps (timestep_spacing 'linspace'):
+    np.linspace(0, T - 1, steps + 1).round()[::-1][:-1], then sigma = 0; Euler keeps its T-1 .. 0 grid."""
+    np = pytest.importorskip("numpy")
+    for steps in (1, 3, 10, 20, 37, 50, 999, 1000):
+        levels = sigma_grid(AB, steps, dpm_solver=True)
+        t = timestep_from_sigma(levels[:-1], AB)
+        expected = np.linspace(0, 999, steps + 1).round()[::-1][:-1].copy()
+        torch.testing.assert_close(t, torch.from_numpy(expected), atol=1e-6, rtol=0)
+        assert levels[-1] == 0 and len(levels) == steps + 1
+    assert timestep_from_sigma(sigma_grid(AB, 10, dpm_solver=True)[-2], AB).item() == pytest.approx(100)
+    assert timestep_from_sigma(sigma_grid(AB, 10)[-2], AB).item() == pytest.approx(0, abs=1e-6)
 
 
 def test_too_few_steps_get_the_variance_wrong():
@@ -140,7 +177,7 @@ def test_dpmpp_2m_equals_the_paper_worked_by_hand():
     D_i = (1 + 1 / (2 r_i)) x0_{i-1} - 1 / (2 r_i) x0_{i-2}, r_i = h_{i-1} / h_i. The last step (to sigma = 0) is
     first order: x = x0_{M-1}."""
     x_T = torch.randn(6, 2, generator=torch.Generator().manual_seed(0)).double()
-    levels = sigma_grid(AB, 3)[:-1]  # the three noise levels the library visits (sigma view), then 0
+    levels = sigma_grid(AB, 3, dpm_solver=True)[:-1]  # the three levels dpmpp_2m visits (sigma view), then 0
     ab = alphas_cumprod_from_sigmas(levels)
     alpha, sigma = ab.sqrt(), (1 - ab).sqrt()
     lam = (alpha / sigma).log()
@@ -175,6 +212,8 @@ def test_sigma_samplers_call_the_model_at_the_grid_timesteps():
     assert seen[0][0].item() == pytest.approx(999) and seen[-1][0].item() == pytest.approx(0, abs=1e-4)
     sample(model, (3, 2), "ddim", 4, alphas_cumprod=AB, progress=False)
     assert [t[0].item() for t in seen[7:]] == [999, 666, 333, 0] and seen[-1].dtype == torch.int64
+    sample(model, (3, 2), "dpmpp_2m", 4, alphas_cumprod=AB, progress=False)  # DPM-Solver's grid stops above t = 0
+    assert [t[0].item() for t in seen[11:]] == pytest.approx([999, 749, 500, 250], abs=1e-3)
 
 
 def test_clip_denoised_keeps_predictions_in_range_and_callback_sees_each_step():

@@ -8,8 +8,13 @@ on a schedule `alphas_cumprod` with T timesteps; t is a 1-D tensor with one time
   respaced posterior between its two levels (beta = 1 - ab_t / ab_prev), as diffusers' DDPMScheduler does, which
   is exactly DDIM with eta = 1. t reaches the model as int64.
 - "euler", "euler_ancestral", "heun" and "dpmpp_2m" (k-diffusion's names) integrate in Karras et al.'s sigma view,
-  x / sqrt(ab) = x_0 + sigma eps, over `steps` noise levels and then sigma = 0: evenly spaced timesteps (as
-  diffusers' "linspace" spacing), or with karras=True the Karras et al. (2022) spacing between the schedule's
+  x / sqrt(ab) = x_0 + sigma eps, over `steps` noise levels and then sigma = 0. Without karras the levels are
+  those of diffusers' "linspace" spacing for each scheduler: Euler, Euler a and Heun visit `steps` timesteps
+  evenly spaced from T-1 down to 0; DPM++ 2M visits round(linspace(T-1, 0, steps + 1))[:-1] (DPMSolverMultistep's
+  grid), which stops one interval above t = 0. On Euler's grid DPM++ 2M would spend its last model call at
+  sigma_min after a second-order leap to it (sigma 0.38 -> 0.01 at 10 steps: h = 3.6, r = 0.21), which
+  overshoots; on its own grid the last step is the method's first-order x <- x_0 from t ~ T / steps.
+  With karras=True every sigma sampler uses the Karras et al. (2022) spacing between the schedule's
   smallest and largest sigma. A sigma between two timesteps reaches the model as a fractional float32 t found
   by interpolating log sigma (k-diffusion's and diffusers' `_sigma_to_t`), so the model must accept float t
   (a sinusoidal time embedding does). The final step to sigma = 0 is first order in every sampler.
@@ -53,15 +58,25 @@ def timestep_grid(num_train_steps: int, steps: int) -> Tensor:
     return torch.linspace(num_train_steps - 1, 0, steps, dtype=torch.float64).round().long()
 
 
-def sigma_grid(alphas_cumprod: Tensor, steps: int, karras: bool = False, rho: float = 7.0) -> Tensor:
-    """The steps + 1 noise levels the sigma samplers visit: evenly spaced timesteps (or Karras spacing), then 0."""
+def sigma_grid(alphas_cumprod: Tensor, steps: int, karras: bool = False, rho: float = 7.0,
+               dpm_solver: bool = False) -> Tensor:
+    """The steps + 1 noise levels a sigma sampler visits: `steps` levels, then 0.
+
+    Evenly spaced timesteps T-1 .. 0 (Euler's grid); with dpm_solver=True, DPM-Solver++'s integer timesteps
+    round(linspace(T-1, 0, steps + 1))[:-1], which end near T / steps rather than at 0; with karras=True (either
+    way) the Karras et al. spacing between the schedule's smallest and largest sigma.
+    """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     all_sigmas = sigmas_from_alphas_cumprod(check_alphas_cumprod(alphas_cumprod))
+    last = len(all_sigmas) - 1
     if karras:
         sigmas = karras_sigmas(steps, all_sigmas[0].item(), all_sigmas[-1].item(), rho)
+    elif dpm_solver:  # numpy's linspace arithmetic (k * step), so the rounding matches diffusers' exactly
+        ts = (torch.arange(steps + 1, dtype=torch.float64) * (last / steps)).round().flip(0)[:-1]
+        sigmas = sigma_from_timestep(ts, alphas_cumprod)
     else:
-        sigmas = sigma_from_timestep(torch.linspace(len(all_sigmas) - 1, 0, steps, dtype=torch.float64), alphas_cumprod)
+        sigmas = sigma_from_timestep(torch.linspace(last, 0, steps, dtype=torch.float64), alphas_cumprod)
     return torch.cat([sigmas, sigmas.new_zeros(1)])
 
 
@@ -187,7 +202,7 @@ def sample(model: Model, shape: tuple[int, ...], sampler: str = "dpmpp_2m", step
     den = _Denoiser(model, ab, clip_denoised)
     bar = lambda it: tqdm(it, disable=not progress, desc=f"{sampler} ({steps} steps)", leave=False)  # noqa: E731
     if sampler in SIGMA_SAMPLERS:
-        sigmas = sigma_grid(ab, steps, karras).tolist()
+        sigmas = sigma_grid(ab, steps, karras, dpm_solver=sampler == "dpmpp_2m").tolist()
         x = _sigma_solver(den, x * math.sqrt(1 + sigmas[0] ** 2), sigmas, sampler, eta, generator, bar, callback)
     else:
         x = _ddim_like(den, x, timestep_grid(len(ab), steps), eta, sampler == "ddpm", generator, bar, callback)
