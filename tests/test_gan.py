@@ -167,6 +167,28 @@ def test_bad_input_errors():
         gan.mode_coverage(torch.zeros(5, 3), gan.ring_centres(), std=0.1)
 
 
+def test_discriminator_names_the_input_mistake_and_its_fix():
+    D = gan.Discriminator(width=4)
+    x = torch.rand(3, 1, 28, 28) * 2 - 1
+    assert D(x).shape == (3,) and D(torch.tensor([-1.0, 1.0]).repeat_interleave(392).view(1, 1, 28, 28)).shape == (1,)
+    with pytest.raises(ValueError, match=r"in \[-1, 1\].*convert 0-255 pixels with x / 127.5 - 1"):
+        D((x + 1) * 127.5)                                    # 0-255 pixels, silently accepted before
+    with pytest.raises(ValueError, match=r"in \[-1, 1\].*convert \[0, 1\] images with x \* 2 - 1"):
+        D(x + 0.5)
+    with pytest.raises(ValueError, match=r"uint8 pixels with x.float\(\) / 127.5 - 1"):
+        D(torch.zeros(3, 1, 28, 28, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"no channel axis: add one with x.unsqueeze\(1\)"):
+        D(x[:, 0])
+    with pytest.raises(ValueError, match=r"3 colour channels.*x\[:, :3\].mean\(1, keepdim=True\)") as err:
+        D(x.expand(3, 3, 28, 28))
+    assert "unsqueeze" not in str(err.value)                    # not the advice for a missing axis
+    with pytest.raises(ValueError, match=r"32x32 but must be 28x28.*F.interpolate.*x\[..., 2:30, 2:30\]") as err:
+        D(F.pad(x, (2, 2, 2, 2), value=-1.0))
+    assert "unsqueeze" not in str(err.value)
+    with pytest.raises(ValueError, match=r"channels come last.*permute\(0, 3, 1, 2\)"):
+        D(x.permute(0, 2, 3, 1))
+
+
 # ---- the shipped generator ---------------------------------------------------------------------------------
 
 def test_shipped_dcgan_reaches_its_stated_fid():

@@ -75,6 +75,15 @@ def test_bad_images_get_clear_errors():
         metrics.fid(torch.randn(4, 1, 28, 28) * 3, good, net)
     with pytest.raises(ValueError, match="255"):
         check_mnist_images((good * 255).to(torch.uint8))
+    # each shape mistake gets its own fix, not the missing-axis one
+    with pytest.raises(ValueError, match=r"3 colour channels.*mean\(1, keepdim=True\)") as err:
+        metrics.fid(good.expand(4, 3, 28, 28), good, net)
+    assert "unsqueeze" not in str(err.value)
+    with pytest.raises(ValueError, match=r"32x32 but must be 28x28.*F.interpolate\(x, size=\(28, 28\)") as err:
+        check_mnist_images(torch.rand(4, 1, 32, 32))
+    assert "unsqueeze" not in str(err.value)
+    with pytest.raises(ValueError, match=r"flat vector.*view\(-1, 1, 28, 28\)"):
+        check_mnist_images(torch.rand(4, 784))
     with pytest.raises(ValueError, match="NaN"):
         check_mnist_images(torch.full((2, 1, 28, 28), float("nan")))
     with pytest.raises(ValueError, match="at least 2"):

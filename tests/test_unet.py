@@ -130,8 +130,12 @@ def test_bad_input_gets_a_clear_error():
     model = UNet(**TINY)
     with pytest.raises(ValueError, match=r"x must be \[N, 1, H, W\] with H and W divisible by 4.*unsqueeze"):
         model(torch.randn(2, 28, 28), 3)
-    with pytest.raises(ValueError, match="divisible by 4"):
+    with pytest.raises(ValueError, match=r"divisible by 4, got 30x30: resize with F.interpolate\(x, size=\(32, 32\)"):
         model(torch.randn(2, 1, 30, 30), 3)
+    with pytest.raises(ValueError, match=r"3 colour channels.*mean\(1, keepdim=True\)") as err:
+        model(torch.randn(2, 3, 28, 28), 3)
+    assert "unsqueeze" not in str(err.value)                    # each mistake gets its own fix
+    assert model(torch.randn(2, 1, 32, 32), 3).shape == (2, 1, 32, 32)   # any multiple of 4 is fine
     with pytest.raises(ValueError, match=r"one timestep or one per image \(2\)"):
         model(torch.randn(2, 1, 28, 28), torch.tensor([1, 2, 3]))
     with pytest.raises(ValueError, match="divisible by heads"):

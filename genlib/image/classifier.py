@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genlib.image.shapes import check_image_shape
+
 FEATURE_DIM = 128
 
 
@@ -16,9 +18,7 @@ def check_mnist_images(images: torch.Tensor, name: str = "images") -> torch.Tens
     """Raise a clear error unless `images` is a float [N, 1, 28, 28] tensor with values in [0, 1]."""
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(images).__name__}")
-    if images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28):
-        raise ValueError(f"{name} must have shape [N, 1, 28, 28], got {tuple(images.shape)}; "
-                         "add the channel axis with images.unsqueeze(1) or reshape flat vectors with .view(-1, 1, 28, 28)")
+    check_image_shape(images, name)
     if not images.is_floating_point():
         raise ValueError(f"{name} must be floats in [0, 1], got dtype {images.dtype}; "
                          "convert uint8 pixels with images.float() / 255")

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from genlib.image.shapes import check_image_shape
+
 # ---- the losses ---------------------------------------------------------------------------------------------
 
 
@@ -76,6 +78,19 @@ class Generator(nn.Module):
         return (out + 1) / 2
 
 
+def check_discriminator_input(x: torch.Tensor) -> None:
+    """Raise a clear error unless x is a float [N, 1, 28, 28] batch in [-1, 1], the range D is trained on."""
+    check_image_shape(x, "images")
+    if not x.is_floating_point():
+        raise ValueError(f"images must be floats in [-1, 1], got dtype {x.dtype}; convert uint8 pixels with "
+                         "x.float() / 127.5 - 1")
+    lo, hi = torch.aminmax(x.detach())
+    if lo < -1 - 1e-3 or hi > 1 + 1e-3:
+        fixes = ["0-255 pixels with x / 127.5 - 1", "[0, 1] images with x * 2 - 1"]
+        raise ValueError(f"images must lie in [-1, 1] (the generator's tanh range), got values in "
+                         f"[{lo.item():.3f}, {hi.item():.3f}]; convert {', '.join(fixes if hi > 2 else fixes[::-1])}")
+
+
 class Discriminator(nn.Module):
     """DCGAN discriminator: [N, 1, 28, 28] image in [-1, 1] -> two stride-2 convs with LeakyReLU -> one logit [N]."""
 
@@ -91,9 +106,7 @@ class Discriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"images must be [N, 1, 28, 28] in [-1, 1], got {tuple(x.shape)}; "
-                             "add the channel axis with x.unsqueeze(1)")
+        check_discriminator_input(x)
         return self.net(x).squeeze(1)
 
 

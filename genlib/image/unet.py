@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlib.image.shapes import check_image_shape
+
 Tensor = torch.Tensor
 
 
@@ -133,9 +135,7 @@ class UNet(nn.Module):
     def _check(self, x: Tensor, t: int | float | Tensor) -> Tensor:
         cfg = self.config
         k = cfg.patch_size * 2 ** (len(cfg.channel_mults) - 1)
-        if x.dim() != 4 or x.shape[1] != cfg.in_channels or x.shape[2] % k or x.shape[3] % k:
-            raise ValueError(f"x must be [N, {cfg.in_channels}, H, W] with H and W divisible by {k}, got "
-                             f"{tuple(x.shape)}; add the channel axis with x.unsqueeze(1)")
+        check_image_shape(x, "x", channels=cfg.in_channels, size=None, multiple=k)
         t = torch.as_tensor(t, device=x.device)
         if t.dim() == 0:
             t = t.expand(x.shape[0])
