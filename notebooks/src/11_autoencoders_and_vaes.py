@@ -408,6 +408,26 @@ assert fids["VAE, 2-D latent (section 4)"] > fids["VAE, 16-D latent (shipped)"]
 # is far worse than the 16-D VAE: the number we promised in section 1. GANs (notebook 12) and diffusion models (notebooks 13–15)
 # will push this number towards the floor.
 #
+# **How to read these numbers.** Papers report FIDs of single digits to a few tens for good image models; ours
+# run from 18 to thousands. The two scales cannot be compared. FID is a squared distance in the units of the
+# features: published FIDs use the 2,048 pooled features of Inception-v3 (a network trained on ImageNet photos)
+# and usually 10,000 or 50,000 images; ours uses the 128 features of our small digit classifier and 1,000 images.
+# Another network is another ruler (the cell below measures how widely ours spreads the training digits), and
+# fewer images raise the number, as the floors above showed. So an FID can only be compared with one computed
+# with the same feature extractor, the same reference images and the same N. That is why every FID in this course
+# uses the shipped classifier, the 9,000 training digits and N = 1,000, and why each is printed beside the **real
+# floor**: 1,000 real validation digits scored against the training digits, the score a perfect model (one that
+# draws exactly the distribution of real digits) could hope for at this N. Read a model's FID as a multiple of
+# that floor, never against a number from a paper.
+
+# %%
+spread = train_stats[1].trace().item()                    # tr(Σ): the total variance of the training features
+print(f"total variance of the training digits' features: {spread:,.0f} (squared feature units)")
+print(f"real floor {floor:.1f} = {floor / spread:.2%} of it; shipped VAE "
+      f"{fids['VAE, 16-D latent (shipped)']:.1f} = {fids['VAE, 16-D latent (shipped)'] / floor:.0f}x the floor")
+assert floor < 0.01 * spread < fids["VAE, 16-D latent (shipped)"]
+
+# %% [markdown]
 # ## 7. The VQ-VAE: images as tokens
 #
 # A **VQ-VAE** (van den Oord et al., 2017) makes the latent *discrete*. The encoder turns a 28 × 28 image into a
