@@ -243,3 +243,58 @@ def test_sequence_log_prob_is_the_sum_of_next_token_log_probs():
     assert sequence_log_prob(model, [0, 1, 1, 0], start=2).item() == pytest.approx(math.log(0.75 * 0.25))
     with pytest.raises(ValueError, match="start"):
         sequence_log_prob(model, [0, 1], start=2)
+
+
+# -- a custom logits filter --------------------------------------------------------------------------------------
+
+def _keep_only(token):
+    return lambda logits: torch.full_like(logits, float("-inf")).index_fill(-1, torch.tensor([token]), 0.0)
+
+
+@pytest.mark.parametrize("temperature", [0, 1.0, 2.0])
+def test_logits_filter_is_applied_at_every_step(temperature):
+    model = _tiny_gpt()
+    out = generate(model, torch.tensor([[1, 2], [3, 4]]), 9, temperature=temperature, top_k=5, top_p=0.9,
+                   logits_filter=_keep_only(7), generator=torch.Generator().manual_seed(0))
+    assert out[:, 2:].eq(7).all()        # a filter that keeps one token makes sampling (and greedy) pick it
+
+
+def test_logits_filter_sees_logits_after_penalty_temperature_top_k_and_top_p():
+    table = torch.tensor([[0.1, 0.6, 0.3], [0.6, 0.1, 0.3], [0.4, 0.4, 0.2]])
+    model, seen = Bigram(table), []
+    def record(logits):
+        seen.append(logits.clone())
+        return logits
+    out = generate(model, [0], 2, temperature=0.5, top_k=2, top_p=0.99, repetition_penalty=2.0,
+                   logits_filter=record, use_cache=False, generator=torch.Generator().manual_seed(0))
+    first = out[1].item()
+    expected = [top_p_filter(top_k_filter(table[[0]].log() / 0.5, 2), 0.99),   # step 1: nothing to penalize yet
+                top_p_filter(top_k_filter(apply_repetition_penalty(table[[first]].log(), out[None, 1:2], 2.0) / 0.5,
+                                          2), 0.99)]
+    assert len(seen) == 2
+    for got, want in zip(seen, expected):
+        torch.testing.assert_close(got, want)
+    assert not torch.equal(seen[1], table[[first]].log())       # it did not see the raw logits
+
+
+def test_a_min_p_filter_through_the_hook_keeps_tokens_near_the_top():
+    model = _tiny_gpt()
+    def min_p(logits, m=0.5):
+        probs = logits.softmax(-1)
+        return logits.masked_fill(probs < m * probs.max(-1, keepdim=True).values, float("-inf"))
+    gen = torch.Generator().manual_seed(0)
+    ids = generate(model, torch.zeros(64, 1, dtype=torch.long), 1, logits_filter=min_p, generator=gen)
+    probs = model(torch.zeros(1, 1, dtype=torch.long))[0, -1].softmax(-1)
+    allowed = (probs >= 0.5 * probs.max()).nonzero().flatten().tolist()
+    assert set(ids[:, 1].tolist()) <= set(allowed) and len(allowed) < 13
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    ("min_p", TypeError, "must be a function"),
+    (lambda logits: logits[:, :5], ValueError, r"shape it was given, \(1, 13\).*got \(1, 5\)"),
+    (lambda logits: logits.tolist(), ValueError, "got list"),
+    (lambda logits: torch.full_like(logits, float("-inf")), ValueError, "no finite logit"),
+])
+def test_logits_filter_mistakes_are_clear_errors(bad, error, message):
+    with pytest.raises(error, match=message):
+        generate(_tiny_gpt(), [1], 3, logits_filter=bad)

@@ -1,11 +1,12 @@
 """Decoding: turning a language model's next-token logits into text, one small pure function per strategy.
 
-`generate` composes them in the usual order (repetition penalty, temperature, top-k, top-p, then sample);
-`beam_search` keeps the few most likely sequences instead of sampling. Logits are [..., vocab].
+`generate` composes them in the usual order (repetition penalty, temperature, top-k, top-p, your own
+`logits_filter`, then sample); `beam_search` keeps the few most likely sequences instead of sampling.
+Logits are [..., vocab].
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -95,14 +96,41 @@ def _crop(ids: torch.Tensor, block_size: int | None) -> torch.Tensor:
     return ids if block_size is None else ids[:, -block_size:]
 
 
+def _custom_filter(logits_filter: Callable[[torch.Tensor], torch.Tensor] | None, logits: torch.Tensor) -> torch.Tensor:
+    """Apply the caller's filter and check what it returns, so a mistake names the filter, not torch.multinomial."""
+    if logits_filter is None:
+        return logits
+    out = logits_filter(logits)
+    if not isinstance(out, torch.Tensor) or out.shape != logits.shape:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"logits_filter must return logits of the shape it was given, {tuple(logits.shape)} "
+                         f"(batch, vocab), got {got}; mask tokens with -inf instead of removing them")
+    if not out.isfinite().any(-1).all():
+        raise ValueError("logits_filter left a row with no finite logit, so no token can be drawn; "
+                         "always keep at least the most likely token")
+    return out
+
+
 @torch.no_grad()
 def generate(model: nn.Module, prompt_ids: Sequence[int] | torch.Tensor, max_new_tokens: int, *,
              temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
              repetition_penalty: float = 1.0, eos_id: int | None = None, use_cache: bool = True,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None,
+             logits_filter: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Continue `prompt_ids` ([T] or [B, T]) by up to `max_new_tokens` tokens; returns prompt + new tokens.
 
-    - temperature 0 is greedy decoding (argmax, no randomness); top_k and top_p then change nothing.
+    Each step the next-token logits [B, vocab] go through, in this order:
+    1. the repetition penalty (it needs the raw logits' signs, so it comes before any rescaling);
+    2. the temperature: logits / T, applied FIRST among the filters, as Hugging Face transformers does, so
+       top-p and your filter see the distribution that will actually be sampled (top-k is the same either way);
+    3. top_k, then top_p (each sets the logits it drops to -inf);
+    4. logits_filter(logits) -> logits of the same shape: your own rule, e.g. min-p; set a logit to -inf to
+       forbid that token, and keep at least one finite logit per row;
+    5. a draw from softmax(logits).
+
+    - temperature 0 is greedy decoding (argmax, no randomness): steps 2, 3 and 5 are skipped, but the
+      penalty and logits_filter still apply before the argmax, so a filter that forbids tokens forbids them
+      in greedy decoding too.
     - repetition_penalty applies to the tokens generated so far (not the prompt), as in CTRL.
     - eos_id: a row stops when it produces this token; generation ends when every row has, and rows that
       finished earlier are padded with eos_id.
@@ -120,6 +148,9 @@ def generate(model: nn.Module, prompt_ids: Sequence[int] | torch.Tensor, max_new
         raise ValueError(f"top_p must be in (0, 1] or None, got {top_p}")
     if not repetition_penalty > 0:
         raise ValueError(f"repetition_penalty must be > 0 (1.0 = no penalty), got {repetition_penalty}")
+    if logits_filter is not None and not callable(logits_filter):
+        raise TypeError(f"logits_filter must be a function logits [B, vocab] -> logits [B, vocab], or None; got "
+                        f"{type(logits_filter).__name__}. Pass the function itself: logits_filter=my_filter")
     if use_cache and not hasattr(model, "new_caches"):
         raise ValueError(f"{type(model).__name__} has no key/value cache (no new_caches()); pass use_cache=False")
     ids, single = _prompt(model, prompt_ids)
@@ -138,14 +169,14 @@ def generate(model: nn.Module, prompt_ids: Sequence[int] | torch.Tensor, max_new
         for step in range(max_new_tokens):
             logits = apply_repetition_penalty(logits, ids[:, n_prompt:], repetition_penalty)
             if temperature == 0:
-                nxt = greedy(logits)
+                nxt = greedy(_custom_filter(logits_filter, logits))
             else:
                 logits = apply_temperature(logits, temperature)
                 if top_k is not None:
                     logits = top_k_filter(logits, top_k)
                 if top_p is not None:
                     logits = top_p_filter(logits, top_p)
-                nxt = sample(logits, generator)
+                nxt = sample(_custom_filter(logits_filter, logits), generator)
             if eos_id is not None:
                 nxt = nxt.masked_fill(done, eos_id)
                 done |= nxt == eos_id
