@@ -1,4 +1,5 @@
-"""Numbers that say how good a generative model is: likelihood in nats and bits, novelty, and FID on MNIST features."""
+"""Numbers that say how good a generative model is: likelihood in nats and bits, novelty, and FID and KID on MNIST
+features."""
 from __future__ import annotations
 
 import math
@@ -93,6 +94,75 @@ def fid(images_a: torch.Tensor, images_b: torch.Tensor | tuple[torch.Tensor, tor
             raise ValueError(f"FID needs at least 2 images per set, got {len(images_b)}")
         mu_b, cov_b = feature_stats(classifier_features(images_b, classifier))
     return frechet_distance(mu_a, cov_a, mu_b, cov_b)
+
+
+# ---- KID: an unbiased kernel distance for small samples, and how noisy any score is at a given N -------------
+
+def poly_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """KID's kernel k(x, y) = (x . y / D + 1)^3 between the rows of a [M, D] and b [N, D] (Binkowski et al. 2018)."""
+    return (a @ b.T / a.shape[1] + 1) ** 3
+
+
+def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> float:
+    """Unbiased squared MMD between feature sets x [M, D] and y [N, D] with poly_kernel: its mean over many draws
+    is the true distance (0 for one distribution), at any M, N >= 2; a single value can be slightly negative."""
+    if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1] or len(x) < 2 or len(y) < 2:
+        raise ValueError(f"need two [N, D] feature sets with N >= 2 and one D, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}; use classifier_features(images, classifier)")
+    x, y = x.to(torch.float64), y.to(torch.float64)
+    m, n = len(x), len(y)
+    k_xx, k_yy = poly_kernel(x, x), poly_kernel(y, y)
+    within = ((k_xx.sum() - k_xx.diagonal().sum()) / (m * (m - 1))  # i != j: no item compared with itself
+              + (k_yy.sum() - k_yy.diagonal().sum()) / (n * (n - 1)))
+    return float(within - 2 * poly_kernel(x, y).sum() / (m * n))
+
+
+def kernel_distance(features_a: torch.Tensor, features_b: torch.Tensor, subsets: int = 100,
+                    subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """KID on features: mean and std of mmd2_unbiased over `subsets` random draws of subset_size items from each set
+    (capped at the smaller set's size), as torchmetrics' KernelInceptionDistance computes it."""
+    if subsets < 1 or subset_size < 2:
+        raise ValueError(f"need subsets >= 1 and subset_size >= 2, got {subsets} and {subset_size}")
+    m = min(subset_size, len(features_a), len(features_b))
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.tensor([mmd2_unbiased(features_a[torch.randperm(len(features_a), generator=g)[:m]],
+                                         features_b[torch.randperm(len(features_b), generator=g)[:m]])
+                           for _ in range(subsets)], dtype=torch.float64)
+    return scores.mean().item(), scores.std(unbiased=False).item()
+
+
+def kid(images_a: torch.Tensor, images_b: torch.Tensor, classifier: torch.nn.Module, subsets: int = 100,
+        subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Kernel Inception-style Distance (mean, std over subsets) on `classifier`'s features, lower is better.
+
+    Unlike FID it is unbiased: its expected value does not depend on the number of images, so it can be compared
+    across sample sizes and is the safer score at small N. `images_b` may be features from classifier_features
+    ([N, D], e.g. of the training set) to reuse them.
+    """
+    fa = classifier_features(images_a, classifier)
+    fb = images_b if images_b.dim() == 2 else classifier_features(images_b, classifier)
+    return kernel_distance(fa, fb, subsets, subset_size, seed)
+
+
+def real_subset_spread(real_features: torch.Tensor, reference_features: torch.Tensor, n: int, k: int | None = None,
+                       seed: int = 0, kid_subsets: int = 100) -> dict[str, list[float]]:
+    """FID and KID of k disjoint random n-item subsets of real features against the reference: the noise a score
+    has at N = n, to show beside any small-N figure (k defaults to as many as fit).
+
+    Two models whose scores differ by less than this spread cannot be ranked at N = n.
+    """
+    k = len(real_features) // n if k is None else k
+    if n < 2 or k < 2 or k * n > len(real_features):
+        raise ValueError(f"need k >= 2 disjoint subsets of n >= 2 items from {len(real_features)} real features, got "
+                         f"n={n}, k={k}; lower n or k")
+    perm = torch.randperm(len(real_features), generator=torch.Generator().manual_seed(seed))
+    ref_stats = feature_stats(reference_features)
+    out: dict[str, list[float]] = {"fid": [], "kid": []}
+    for i in range(k):
+        part = real_features[perm[i * n:(i + 1) * n]]
+        out["fid"].append(frechet_distance(*feature_stats(part), *ref_stats))
+        out["kid"].append(kernel_distance(part, reference_features, kid_subsets, n, seed + i)[0])
+    return out
 
 
 def load_fid_classifier(device: torch.device | str | None = None) -> torch.nn.Module:

@@ -108,11 +108,12 @@ def shipped():
     net = metrics.load_fid_classifier("cpu")  # raises ChecksumError if the file does not match the manifest
     x, _ = load_mnist("train")
     xv, yv = load_mnist("val")
-    return net, metrics.feature_stats(metrics.classifier_features(x, net)), xv, yv
+    train_features = metrics.classifier_features(x, net)
+    return net, metrics.feature_stats(train_features), xv, yv, train_features
 
 
 def test_shipped_classifier_reaches_its_stated_accuracy(shipped):
-    net, _, xv, yv = shipped
+    net, _, xv, yv, _ = shipped
     entry = read_manifest()["mnist_classifier"]
     assert sha256_file(checkpoint_dir() / entry["file"]) == entry["sha256"]
     assert (checkpoint_dir() / entry["file"]).stat().st_size < 20e6
@@ -124,7 +125,7 @@ def test_shipped_classifier_reaches_its_stated_accuracy(shipped):
 
 
 def test_fid_real_floor_is_far_below_noise_and_blur(shipped):
-    net, train_stats, xv, _ = shipped
+    net, train_stats, xv, _, _ = shipped
     floor = metrics.fid(xv, train_stats, net)
     blurred = F.avg_pool2d(xv, 5, stride=1, padding=2, count_include_pad=False)
     noise = torch.rand(1000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
@@ -136,6 +137,20 @@ def test_fid_real_floor_is_far_below_noise_and_blur(shipped):
 
 
 def test_fid_is_biased_upwards_at_small_sample_size(shipped):
-    net, train_stats, xv, _ = shipped
+    net, train_stats, xv, _, _ = shipped
     by_n = [metrics.fid(xv[::step], train_stats, net) for step in (10, 4, 1)]  # 100, 250, 1000 real images
     assert by_n[0] > by_n[1] > by_n[2]
+
+
+def test_small_n_fid_is_noise_and_kid_tells_real_from_blurred(shipped):
+    """At N = 200 five disjoint sets of real digits score FIDs tens apart, which is why a small-N figure needs the
+    real-subset spread beside it; KID puts real digits near 0 and blurred ones far away, with the same images."""
+    net, _, xv, _, train_f = shipped
+    val_f = metrics.classifier_features(xv, net)
+    spread = metrics.real_subset_spread(val_f, train_f, 200, kid_subsets=10)
+    assert len(spread["fid"]) == 5 and max(spread["fid"]) - min(spread["fid"]) > 20
+    assert min(spread["fid"]) > metrics.frechet_distance(*metrics.feature_stats(val_f), *metrics.feature_stats(train_f))
+    blurred = F.avg_pool2d(xv, 5, stride=1, padding=2, count_include_pad=False)
+    kid_real, kid_blur = (metrics.kid(x, train_f, net, subsets=10, subset_size=500) for x in (xv, blurred))
+    assert abs(kid_real[0]) < 0.02 * kid_blur[0] and kid_blur[0] > 10 * kid_blur[1]
+    assert kid_real == metrics.kernel_distance(val_f, train_f, 10, 500)  # images or features: the same numbers
