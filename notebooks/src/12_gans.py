@@ -160,8 +160,73 @@ torch.testing.assert_close(grad_ns.abs(), 1 - d_out, rtol=1e-4, atol=1e-6)
 # Radford et al. (2015) found the architecture rules that made GANs train on images: the generator grows a small
 # feature map with **stride-2 transposed convolutions** and batch norm, ending in tanh; the discriminator shrinks the
 # image with **stride-2 convolutions** and LeakyReLU (no pooling); Adam with learning rate 2e-4 and β₁ = 0.5. Ours
-# maps 64 noise numbers to a 7 × 7 map, then 14 × 14, then the 28 × 28 image. Here is one round of the game, the
-# body of `gan.gan_step`: a D step on a real and a fake batch, then a G step on fresh fakes.
+# maps 64 noise numbers to a 7 × 7 map, then 14 × 14, then the 28 × 28 image; the discriminator walks the same
+# road backwards. Here are both networks, layer by layer, as `genlib.image.gan` writes them.
+
+# %%
+from torch import nn
+
+
+class MyGenerator(nn.Module):
+    def __init__(self, latent_dim=64, width=64):
+        super().__init__()
+        self.latent_dim, w = latent_dim, width
+        self.net = nn.Sequential(
+            nn.Linear(latent_dim, w * 7 * 7, bias=False),        # z -> w x 7 x 7 numbers (no bias: batch norm adds one)
+            nn.Unflatten(1, (w, 7, 7)),                          # ... arranged as w feature maps of 7 x 7
+            nn.BatchNorm2d(w), nn.ReLU(),                        # batch norm keeps every channel's scale steady
+            nn.ConvTranspose2d(w, w // 2, 4, 2, 1, bias=False),  # stride 2: 7 x 7 -> 14 x 14, half the channels
+            nn.BatchNorm2d(w // 2), nn.ReLU(),
+            nn.ConvTranspose2d(w // 2, 1, 4, 2, 1),              # stride 2: 14 x 14 -> 28 x 28, one grey channel
+            nn.Tanh(),                                           # pixels in [-1, 1], the range of the real data
+        )
+
+    def forward(self, z):                                        # z: [N, latent_dim] -> images [N, 1, 28, 28]
+        return self.net(z)
+
+
+class MyDiscriminator(nn.Module):
+    def __init__(self, width=32):
+        super().__init__()
+        w = width
+        self.net = nn.Sequential(
+            nn.Conv2d(1, w, 4, 2, 1), nn.LeakyReLU(0.2),         # stride 2: 28 x 28 -> 14 x 14, w channels
+            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2),     # stride 2: 14 x 14 -> 7 x 7, 2w channels
+            nn.Flatten(),                                        # 2w x 7 x 7 numbers per image
+            nn.Linear(2 * w * 7 * 7, 1),                         # one logit: log-odds that the image is real
+        )                                                        # LeakyReLU: a little gradient even for x < 0
+
+    def forward(self, x):                                        # x: [N, 1, 28, 28] in [-1, 1] -> logits [N]
+        return self.net(x).squeeze(1)
+
+
+# %% [markdown]
+# Before we use the library's versions we prove they are these: the same parameter names and shapes, and, with
+# genlib's weights loaded into ours, the same outputs on the same input (in training mode, where batch norm uses
+# the batch's statistics, and in eval mode, where it uses its running averages).
+
+# %%
+torch.manual_seed(0)
+lib_G, lib_D = gan.Generator(64, 64), gan.Discriminator(32)
+my_G, my_D = MyGenerator(64, 64), MyDiscriminator(32)
+for mine, lib in ((my_G, lib_G), (my_D, lib_D)):
+    assert [(k, v.shape) for k, v in mine.state_dict().items()] == [(k, v.shape) for k, v in lib.state_dict().items()]
+    mine.load_state_dict(lib.state_dict())
+z = torch.randn(16, 64, generator=torch.Generator().manual_seed(0))
+for mode in ("train", "eval"):
+    for net in (my_G, lib_G, my_D, lib_D):
+        net.train(mode == "train")
+    fake = lib_G(z)                              # one pass each: in training mode a pass updates batch norm's averages
+    torch.testing.assert_close(my_G(z), fake)
+    torch.testing.assert_close(my_D(fake), lib_D(fake))
+count = lambda net: sum(p.numel() for p in net.parameters())
+print(f"our networks == gan.Generator and gan.Discriminator: same {len(lib_G.state_dict())} + "
+      f"{len(lib_D.state_dict())} tensors, same outputs; G has {count(lib_G):,} weights, D {count(lib_D):,}")
+
+# %% [markdown]
+# From here on we use `gan.Generator` and `gan.Discriminator`; they add only input checks (D, for instance, refuses
+# pixels outside [-1, 1], and says how to convert 0–255 or [0, 1] images). Here is one round of the game, the body
+# of `gan.gan_step`: a D step on a real and a fake batch, then a G step on fresh fakes.
 
 # %%
 def my_gan_step(G, D, real_batch, opt_g, opt_d):
@@ -252,7 +317,9 @@ plt.show()
 # %% [markdown]
 # Sharp strokes on clean paper: no blur, because nothing in a GAN's loss rewards averaging; a blurry digit is
 # simply an easy fake for D. Some samples are malformed, a mix of two digits or a broken stroke. FID puts a number on
-# both, with the same 1,000-image recipe as notebook 11, next to the real floor and the shipped VAE.
+# both, with the same 1,000-image recipe as notebook 11, next to the real floor and the shipped VAE. (These FIDs are
+# measured on our digit classifier's features, so they are not on the scale of published FIDs: notebook 11, end of
+# section 6, explains why, and why the real floor is the number to compare with.)
 
 # %%
 classifier = metrics.load_fid_classifier(device)
@@ -390,9 +457,11 @@ assert cov["plain GAN"].modes_covered <= 2 and cov["with minibatch std"].modes_c
 #
 # 1. *(easy)* Rerun section 4 with `seed=1` and `seed=2` in `train_toy`. Does the plain GAN still collapse, and does
 #    minibatch std still cover all modes?
-# 2. *(change the code)* Give the DCGAN discriminator a minibatch-std feature: a subclass of `gan.Discriminator` that
-#    appends one extra channel, the batch's standard deviation averaged over everything, before the last linear
-#    layer. Train the narrow DCGAN with it for the same number of steps and compare FIDs.
+# 2. *(change the code)* Give the DCGAN discriminator a minibatch-std feature: a subclass of `gan.Discriminator` whose
+#    last linear layer gets one extra input per image, the batch's standard deviation averaged over all the
+#    flattened features (ProGAN appends it as an extra feature map before its last convolution; in our D, whose last
+#    layer is linear, one extra number does the same job). Train the narrow DCGAN with it for the same number of
+#    steps and compare FIDs.
 # 3. *(open question)* FID fell from the narrow run to the shipped generator, but nothing in training ever computed
 #    it. What could you watch *during* GAN training to know when to stop, given that the losses do not settle?
 #
