@@ -10,9 +10,8 @@ from typing import Callable, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
-
 from genlib.image.shapes import check_image_shape
+from genlib.train import train
 
 # ---- the losses ---------------------------------------------------------------------------------------------
 
@@ -226,24 +225,23 @@ def train_gan(G: nn.Module, D: nn.Module, batches: Callable[[], torch.Tensor], s
               history: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
     """Play `steps` rounds of gan_step on batches() of real data; returns every step's numbers by name.
 
-    Without optimizers it makes adam_pair(G, D). Pass `history` (and the same optimizers) to continue a run.
+    The course's one loop (genlib.train.train) runs it, with gan_step as its custom step. Without optimizers it
+    makes adam_pair(G, D). Pass `history` (and the same optimizers) to continue a run.
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if opt_g is None or opt_d is None:
         opt_g, opt_d = adam_pair(G, D)
     history = history if history is not None else {k: [] for k in StepResult._fields}
-    G.train()
-    D.train()
-    bar = tqdm(range(steps), disable=not progress, desc="GAN training", leave=False)
-    for i in bar:
-        result = gan_step(G, D, batches(), opt_g, opt_d, generator)
+
+    def step_fn(_: nn.Module, real: torch.Tensor) -> dict[str, float]:
+        result = gan_step(G, D, real, opt_g, opt_d, generator)
         for k, v in result._asdict().items():
             history[k].append(v)
-        if i % 20 == 0:
-            bar.set_postfix(d_loss=f"{result.d_loss:.3f}", g_loss=f"{result.g_loss:.3f}")
-    G.eval()
-    D.eval()
+        return {"loss": result.d_loss, "g_loss": result.g_loss}
+
+    train(nn.ModuleDict({"G": G, "D": D}), None, batches, steps=steps, optimizer=[opt_g, opt_d], step_fn=step_fn,
+          progress=progress, desc="GAN training")
     return history
 
 
