@@ -7,7 +7,12 @@ from typing import Any, Callable, Mapping, Sequence
 import matplotlib.pyplot as plt
 import torch
 
-plt.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.autolayout": True})
+# 100 dpi (matplotlib's own default) keeps text and lines sharp; 72 looked soft. "nearest" shows each image pixel
+# as a crisp block: smoothing small images (28x28 digits) blurs them AND makes their PNGs 3-4x larger, so the
+# committed notebooks stay small (each well under 1.5 MB) even at the higher dpi.
+FIGURE_DPI = 100
+plt.rcParams.update({"figure.dpi": FIGURE_DPI, "savefig.dpi": FIGURE_DPI, "figure.autolayout": True,
+                     "image.interpolation": "nearest"})
 
 
 def _as_images(images: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@
     python scripts/execute_notebooks.py notebooks/03_*.ipynb
 
 Prints each notebook's wall time against the 120 s budget. Outputs stay small because the notebooks
-print little and draw figures at 72 dpi.
+print little and draw figures at genlib.viz.FIGURE_DPI (100) with unsmoothed ("nearest") images.
 """
 from __future__ import annotations
 

@@ -48,3 +48,15 @@ def test_slider_plot_draws_static_figure_outside_a_kernel():
     assert calls == [(1.0, 10)] and not viz.widgets_available()
     with pytest.raises(ValueError, match="min <= default <= max"):
         viz.slider_plot(lambda t: None, t=(0.0, 1.0, 0.1, 2.0))
+
+
+def test_figures_are_sharp_and_images_unsmoothed():
+    import io
+    fig = plt.figure(figsize=(2, 1))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    width = int.from_bytes(buffer.getvalue()[16:20], "big")     # PNG header: width in pixels
+    assert viz.FIGURE_DPI >= 100 and width == 2 * viz.FIGURE_DPI
+    ax = viz.show_images(torch.rand(4, 1, 28, 28), nrow=4)
+    assert ax.images[0].get_interpolation() == "nearest"
+    plt.close("all")
