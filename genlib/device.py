@@ -62,8 +62,38 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def oversubscription_warning(threads: int, cores: int, load: float | None) -> str | None:
+    """A one-line warning if torch runs more threads than there are free cores (cores minus the load), else None.
+
+    Threads that wait for a core make each step slower, not faster. `load` is the 1-minute load average
+    (os.getloadavg()[0]); None where the system does not report it (Windows): then all cores count as free.
+    """
+    if threads < 1 or cores < 1:
+        raise ValueError(f"threads and cores must be >= 1, got {threads} and {cores}")
+    free = max(1, round(cores - (load or 0.0)))
+    if threads <= free:
+        return None
+    busy = f" (1-minute load {load:.1f})" if load is not None else ""
+    return (f"warning: torch uses {threads} CPU threads but only {free} of {cores} cores are free{busy}, so threads "
+            f"wait for each other; set OMP_NUM_THREADS={free} before starting Python, or call "
+            f"torch.set_num_threads({free})")
+
+
+def _free_core_inputs() -> tuple[int, float | None]:
+    """This process's usable cores and the 1-minute load average (None where unavailable)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = None
+    return cores, load
+
+
 def describe() -> str:
-    """One line on what this machine offers: torch version, device, scale, threads."""
+    """One line on what this machine offers: torch version, device, scale, threads; plus a warning line if the
+    CPU threads outnumber the free cores."""
     dev = get_device()
     extra = f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""
-    return f"torch {torch.__version__} | device {dev}{extra} | scale {scale()} | {torch.get_num_threads()} CPU threads"
+    line = f"torch {torch.__version__} | device {dev}{extra} | scale {scale()} | {torch.get_num_threads()} CPU threads"
+    warning = oversubscription_warning(torch.get_num_threads(), *_free_core_inputs())
+    return line if warning is None else f"{line}\n{warning}"
