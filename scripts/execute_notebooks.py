@@ -4,7 +4,9 @@
     python scripts/execute_notebooks.py notebooks/03_*.ipynb
 
 Prints each notebook's wall time against the 120 s budget. Outputs stay small because the notebooks
-print little and draw figures at genlib.viz.FIGURE_DPI (100) with unsmoothed ("nearest") images.
+print little and draw figures at genlib.viz.FIGURE_DPI (100) with unsmoothed ("nearest") images. Progress
+bars print their final line ("100%| 150/150") instead of a widget whose state the saved file would lose
+(GENLIB_STATIC_PROGRESS=1, see genlib.progress).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ def main() -> int:
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: notebooks/*.ipynb)")
     args = parser.parse_args()
     os.environ.setdefault("GENLIB_SCALE", "cpu-small")
+    os.environ.setdefault("GENLIB_STATIC_PROGRESS", "1")  # bars print their final line: widgets are not saved
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     paths = args.paths or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     failed = 0

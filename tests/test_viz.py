@@ -60,3 +60,29 @@ def test_figures_are_sharp_and_images_unsmoothed():
     ax = viz.show_images(torch.rand(4, 1, 28, 28), nrow=4)
     assert ax.images[0].get_interpolation() == "nearest"
     plt.close("all")
+
+
+# -- progress bars that survive in a saved notebook ------------------------------------------------------------
+
+def test_static_progress_prints_only_the_final_state(monkeypatch, capsys):
+    from genlib.progress import progress
+    monkeypatch.setenv("GENLIB_STATIC_PROGRESS", "1")
+    assert sum(progress(range(150), desc="steps")) == sum(range(150))
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "100%" in out and "150/150" in out and out.startswith("steps: 100%") and " 0/150" not in out
+    bar = progress(total=40, desc="manual")           # the update/close style, as a training loop uses it
+    bar.update(10)
+    bar.close()
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "10/40" in out and "25%" in out
+    list(progress(range(5), leave=False))             # a transient bar leaves no trace
+    assert capsys.readouterr().out.strip() == ""
+
+
+def test_progress_is_tqdm_auto_without_the_variable(monkeypatch):
+    from tqdm.auto import tqdm
+    from genlib.progress import FinalLineBar, progress
+    monkeypatch.delenv("GENLIB_STATIC_PROGRESS", raising=False)
+    bar = progress(range(3), disable=True)
+    assert isinstance(bar, tqdm) and not isinstance(bar, FinalLineBar)
+    assert list(bar) == [0, 1, 2]

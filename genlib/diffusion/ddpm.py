@@ -116,16 +116,15 @@ def sample_images(model: nn.Module, alphas_cumprod: Tensor, n: int, sampler: str
     The starting noise x_T depends only on `seed` and n, so every sampler starts from the same noise; the fresh
     noise of ancestral samplers comes from one generator per batch (seeded from `seed` and the batch number).
     """
-    from tqdm.auto import tqdm
-
     from genlib.diffusion.samplers import sample
+    from genlib.progress import progress as progress_bar   # `progress` is this function's on/off switch
     if n < 1 or batch_size < 1:
         raise ValueError(f"n and batch_size must be >= 1, got n={n}, batch_size={batch_size}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     x_T = torch.randn((n, *image_shape), generator=torch.Generator().manual_seed(seed))
     out, nfe = [], 0
-    for b, start in enumerate(tqdm(range(0, n, batch_size), disable=not progress, leave=False,
-                                   desc=f"{sampler} {steps} steps{' karras' if karras else ''}")):
+    for b, start in enumerate(progress_bar(range(0, n, batch_size), disable=not progress, leave=False,
+                                           desc=f"{sampler} {steps} steps{' karras' if karras else ''}")):
         chunk = x_T[start:start + batch_size].to(device)
         res = sample(model, chunk.shape, sampler, steps, alphas_cumprod=alphas_cumprod, karras=karras, x_T=chunk,
                      generator=torch.Generator().manual_seed(seed * 100_003 + b + 1), device=device, progress=False,

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from genlib.diffusion.schedules import (check_alphas_cumprod, karras_sigmas, posterior_coefficients,
                                         sigma_from_timestep, sigmas_from_alphas_cumprod, timestep_from_sigma)
+from genlib.progress import progress as progress_bar  # `progress` is sample()'s on/off switch
 
 Tensor = torch.Tensor
 Model = Callable[[Tensor, Tensor], Tensor]
@@ -200,7 +200,7 @@ def sample(model: Model, shape: tuple[int, ...], sampler: str = "dpmpp_2m", step
                                                               torch.as_tensor(alphas_cumprod).device)
     x = x_T.to(device, torch.float32) if x_T is not None else _randn(shape, generator, torch.empty(0, device=device))
     den = _Denoiser(model, ab, clip_denoised)
-    bar = lambda it: tqdm(it, disable=not progress, desc=f"{sampler} ({steps} steps)", leave=False)  # noqa: E731
+    bar = lambda it: progress_bar(it, disable=not progress, desc=f"{sampler} ({steps} steps)", leave=False)  # noqa: E731
     if sampler in SIGMA_SAMPLERS:
         sigmas = sigma_grid(ab, steps, karras, dpm_solver=sampler == "dpmpp_2m").tolist()
         x = _sigma_solver(den, x * math.sqrt(1 + sigmas[0] ** 2), sigmas, sampler, eta, generator, bar, callback)

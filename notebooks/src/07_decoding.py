@@ -42,15 +42,15 @@ import time
 import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from tqdm.auto import tqdm
 from genlib import viz
+from genlib.checkpoints import read_manifest
 from genlib.data import shakespeare_splits
 from genlib.device import describe, get_device, pick, seed_everything
+from genlib.progress import progress
 from genlib.text.decoding import (apply_repetition_penalty, apply_temperature, beam_search, generate, greedy,
                                   sequence_log_prob, top_k_filter, top_p_filter)
 from genlib.text.gpt import GPT, GPTConfig
 from genlib.text.lm import evaluate_loss, fixed_batches
-from genlib.checkpoints import read_manifest
 from genlib.text.shakespeare import CHECKPOINT, char_tokenizer, encoded_splits, load_or_train_gpt
 
 seed_everything(0)
@@ -365,7 +365,7 @@ for row in out:
 n_new = 32
 greedy_ids = generate(model, start, n_new, temperature=0)
 beams = {}
-for width in tqdm([1, 2, 4, 8], desc="beam widths"):
+for width in progress([1, 2, 4, 8], desc="beam widths"):
     beams[width] = beam_search(model, start, beam_width=width, max_new_tokens=n_new)
 assert torch.equal(beams[1][0], greedy_ids)
 greedy_logp = sequence_log_prob(model, greedy_ids, start=len(start)).item()
@@ -459,7 +459,7 @@ temperatures = [0.3, 0.5, 0.7, 1.0, 1.3, 1.6]
 n_samples, length = 16, min(block_size - 1, 80)
 stats = {"distinct-4": [], "loss under the model": [], "real-word rate": []}
 sample_losses = {}                                # per-sample losses, for the error bars of the comparison below
-for T in tqdm(temperatures, desc="temperatures"):
+for T in progress(temperatures, desc="temperatures"):
     prompt_ids = torch.full((n_samples, 1), newline, device=device)
     ids = generate(model, prompt_ids, length, temperature=T, generator=torch.Generator().manual_seed(0))
     texts = [tok.decode(row[1:]) for row in ids]
