@@ -4,6 +4,13 @@
     python scripts/train_ddpm.py --prediction eps --name ddpm_mnist_eps    # the same, predicting the noise
     python scripts/train_ddpm.py --minutes 10           # shorter (the budget is capped at 180 minutes)
     python scripts/train_ddpm.py --scale gpu-full       # a bigger U-Net on a GPU
+    python scripts/train_ddpm.py --prediction edm --name ddpm_mnist_edm --no-register   # EDM's preconditioning
+    python scripts/train_ddpm.py --min-snr-gamma 5 --batch-size 128 --model-json '{"base_channels": 48}' ...
+
+Recipe options (benchmarks/ddpm_variants.py compares them at equal training minutes): --prediction edm trains
+genlib.diffusion.edm's preconditioned denoiser (log-normal noise levels, --schedule-share of them at the DDPM
+schedule's own sigmas, EDM's loss weight); --min-snr-gamma weights the eps or v loss by Min-SNR; --batch-size and
+--model-json (UNetConfig fields) change the batch and the U-Net.
 
 The shipped pair ran at the same time, one thread each (--threads 1), on the course's 2-core CPU.
 Trains genlib.image.unet.UNet on the 9,000 training digits scaled to [-1, 1], linear schedule, T = 1000, to
@@ -17,6 +24,7 @@ checkpoints/manifest.json.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -28,8 +36,9 @@ from genlib.checkpoints import checkpoint_dir, register, save_weights  # noqa: E
 from genlib.data import load_mnist  # noqa: E402
 from genlib.device import get_device, scale, seed_everything  # noqa: E402
 from genlib.diffusion import alphas_cumprod, linear_betas  # noqa: E402
-from genlib.diffusion.ddpm import (EMA, as_noise_predictor, noise_prediction_loss, sample_images,  # noqa: E402
-                                  v_prediction_loss)
+from genlib.diffusion.ddpm import (EMA, PREDICTIONS, as_noise_predictor, noise_prediction_loss,  # noqa: E402
+                                  sample_images, v_prediction_loss)
+from genlib.diffusion.edm import SIGMA_DATA, edm_loss  # noqa: E402
 from genlib.image.unet import UNet, UNetConfig, count_parameters  # noqa: E402
 from genlib.train import History, cosine_lr, train  # noqa: E402
 from genlib.metrics import feature_stats, classifier_features, fid, load_fid_classifier  # noqa: E402
@@ -45,6 +54,62 @@ STATE_DIR = Path(__file__).resolve().parents[1] / "build"  # resumable training 
 FID_N, FID_SAMPLER, FID_STEPS = 1000, "dpmpp_2m", 20
 
 
+def loss_function(settings: dict, ab: torch.Tensor, g: torch.Generator):
+    """loss(model, x0) for the recipe in `settings`: its prediction target, weighting and noise levels."""
+    gamma = settings.get("min_snr_gamma")
+    if settings["prediction"] == "edm":
+        if gamma is not None:
+            raise ValueError("min_snr_gamma applies to eps or v prediction; EDM has its own weighting")
+        share, sd = settings.get("schedule_share", 0.25), settings.get("sigma_data", SIGMA_DATA)
+        return lambda m, x0: edm_loss(m, x0, ab, generator=g, schedule_share=share, sigma_data=sd)
+    loss = v_prediction_loss if settings["prediction"] == "v" else noise_prediction_loss
+    return lambda m, x0: loss(m, x0, ab, generator=g, min_snr_gamma=gamma)
+
+
+def train_recipe(settings: dict, *, minutes: float | None = None, steps: int | None = None,
+                 state_path: Path | None = None, device: torch.device | None = None,
+                 progress: bool = True) -> tuple[torch.nn.Module, History]:
+    """Train a U-Net on the MNIST training digits by `settings` on a budget of minutes and/or steps: (EMA, History)."""
+    seed_everything(settings["seed"])
+    device = device or get_device()
+    ab = alphas_cumprod(linear_betas(settings["timesteps"]))
+    images, _ = load_mnist("train")
+    data = (images * 2 - 1).to(device)
+    g = torch.Generator().manual_seed(settings["seed"])
+    model = UNet(settings["model"]).to(device)
+    ema = EMA(model, settings["ema_decay"])
+    opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.0)
+    loss_fn = loss_function(settings, ab, g)
+
+    def batch() -> torch.Tensor:
+        return data[torch.randint(len(data), (settings["batch_size"],), generator=g).to(device)]
+
+    def log(m: torch.nn.Module) -> dict[str, float]:  # the mean training loss of the last 100 steps, for the curve
+        return {"loss": sum(history.loss[-100:]) / len(history.loss[-100:])}
+
+    # the learning rate warms up over the first 1% of the budget, then decays (cosine) to 10% at the end
+    history = History()
+    history = train(model, loss_fn, batch, seconds=None if minutes is None else minutes * 60, steps=steps,
+                    optimizer=opt, lr_schedule=lambda p: cosine_lr(p, warmup=0.01, min_ratio=0.1), grad_clip=1.0,
+                    ema=ema, eval_fn=log, eval_every=100, state_path=state_path, rng=g, history=history,
+                    desc="DDPM", progress=progress)
+    return ema.model, history
+
+
+def recipe_settings(scale_name: str, seed: int = 0, **overrides) -> dict:
+    """The settings of a scale, with the given recipe options (None = keep the scale's) and the fixed schedule."""
+    settings = dict(SETTINGS[scale_name], seed=seed, schedule="linear", timesteps=1000)
+    model = overrides.pop("model", None)
+    if model:
+        settings["model"] = UNetConfig(**{**settings["model"], **{k: tuple(v) if isinstance(v, list) else v
+                                                                   for k, v in model.items()}}).to_dict()
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    if settings["prediction"] == "edm":
+        settings.setdefault("schedule_share", 0.25)
+        settings.setdefault("sigma_data", SIGMA_DATA)
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=tuple(SETTINGS), default=None, help="default: genlib.device.scale()")
@@ -55,58 +120,43 @@ def main() -> None:
                         "v-prediction, and ddpm_mnist_eps, the same run with --prediction eps)")
     parser.add_argument("--out", type=Path, default=None, help="weights file (default checkpoints/<name>.pt)")
     parser.add_argument("--fid-n", type=int, default=FID_N, help="samples for the FID (keep 1000 for a shipped model)")
-    parser.add_argument("--prediction", choices=("eps", "v"), default=None,
-                        help="what the U-Net predicts (default: the scale's)")
+    parser.add_argument("--prediction", choices=PREDICTIONS, default=None,
+                        help="what the U-Net predicts, or edm: EDM's preconditioned denoiser (default: the scale's)")
+    parser.add_argument("--min-snr-gamma", type=float, default=None,
+                        help="weight the eps or v loss by Min-SNR with this gamma (e.g. 5); default: unweighted")
+    parser.add_argument("--schedule-share", type=float, default=None,
+                        help="edm: share of noise levels drawn at the DDPM schedule's sigmas (default 0.25)")
+    parser.add_argument("--batch-size", type=int, default=None, help="batch size (default: the scale's)")
+    parser.add_argument("--model-json", type=json.loads, default=None,
+                        help='UNetConfig fields to change, e.g. \'{"base_channels": 48}\'')
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the scale's)")
     parser.add_argument("--ema-decay", type=float, default=None, help="EMA decay (default: the scale's)")
     parser.add_argument("--no-register", action="store_true", help="save the weights but leave the manifest alone")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = dict(SETTINGS[args.scale or scale()], seed=args.seed, schedule="linear", timesteps=1000)
-    for key, value in (("prediction", args.prediction), ("lr", args.lr), ("ema_decay", args.ema_decay)):
-        if value is not None:
-            settings[key] = value
+    settings = recipe_settings(args.scale or scale(), args.seed, prediction=args.prediction, lr=args.lr,
+                               ema_decay=args.ema_decay, batch_size=args.batch_size, model=args.model_json,
+                               min_snr_gamma=args.min_snr_gamma, schedule_share=args.schedule_share)
     settings["threads"] = torch.get_num_threads()
     minutes = args.minutes if args.minutes is not None else settings["minutes"]
     if not 0 < minutes <= MAX_MINUTES:
         raise SystemExit(f"--minutes must lie in (0, {MAX_MINUTES}], got {minutes}")
     settings["minutes"] = minutes
-    seed_everything(args.seed)
     device = get_device()
-    ab = alphas_cumprod(linear_betas(settings["timesteps"]))
-    images, _ = load_mnist("train")
-    data = (images * 2 - 1).to(device)
-    g = torch.Generator().manual_seed(args.seed)
-
-    model = UNet(settings["model"]).to(device)
-    ema = EMA(model, settings["ema_decay"])
-    opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.0)
-    loss_fn = v_prediction_loss if settings["prediction"] == "v" else noise_prediction_loss
-    print(f"U-Net with {count_parameters(model):,} parameters on {device}; training for {minutes:g} minutes",
-          flush=True)
-
-    def batch() -> torch.Tensor:
-        return data[torch.randint(len(data), (settings["batch_size"],), generator=g).to(device)]
-
-    def log(m: torch.nn.Module) -> dict[str, float]:  # the mean training loss of the last 100 steps, for the curve
-        return {"loss": sum(history.loss[-100:]) / len(history.loss[-100:])}
-
-    # the learning rate warms up over the first 1% of the time budget, then decays (cosine) to 10% at the end
-    history = History()
-    history = train(model, lambda m, x0: loss_fn(m, x0, ab, generator=g), batch, seconds=minutes * 60, optimizer=opt,
-                    lr_schedule=lambda p: cosine_lr(p, warmup=0.01, min_ratio=0.1), grad_clip=1.0, ema=ema,
-                    eval_fn=log, eval_every=100, state_path=STATE_DIR / f"{args.name}.state.pt", rng=g,
-                    history=history, desc="DDPM")
+    print(f"U-Net with {count_parameters(UNet(settings['model'])):,} parameters on {device}; training for "
+          f"{minutes:g} minutes", flush=True)
+    net, history = train_recipe(settings, minutes=minutes, state_path=STATE_DIR / f"{args.name}.state.pt",
+                                device=device)
     curve = [[s + 1, round(e["loss"], 5)] for s, e in zip(history.eval_steps, history.evals)]
     seconds, step = history.seconds, len(history.steps)
     settings["steps"] = step
     print(f"trained {step} steps in {seconds:.0f} s", flush=True)
 
     path = args.out or checkpoint_dir() / f"{args.name}.pt"
-    save_weights(ema.model, path)
+    save_weights(net, path)
     print(f"saved EMA weights to {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
-    measure_and_register(ema.model, path, settings, seconds, curve, name=None if args.no_register else args.name,
+    measure_and_register(net, path, settings, seconds, curve, name=None if args.no_register else args.name,
                          fid_n=args.fid_n, device=device)
 
 
@@ -121,7 +171,7 @@ def measure_and_register(net: torch.nn.Module, path: Path, settings: dict, secon
     val_images, _ = load_mnist("val")
     floor = fid(val_images, train_stats, classifier)
     t0 = time.perf_counter()
-    eps_model = as_noise_predictor(net, ab, settings["prediction"])
+    eps_model = as_noise_predictor(net, ab, settings["prediction"], sigma_data=settings.get("sigma_data"))
     samples, nfe = sample_images(eps_model, ab, fid_n, FID_SAMPLER, FID_STEPS, karras=True, seed=0, device=device)
     score = fid(samples, train_stats, classifier)
     print(f"FID ({FID_SAMPLER} karras, {FID_STEPS} steps, N={fid_n}) = {score:.2f}; real floor (val vs train) "

@@ -106,7 +106,7 @@ def test_v_prediction_turns_back_into_the_exact_noise():
     assert (clueless - noise[-1:]).pow(2).mean() < 1e-3
     net = torch.nn.Identity()
     assert as_noise_predictor(net, AB, "eps") is net and isinstance(as_noise_predictor(net, AB, "v"), EpsFromV)
-    with pytest.raises(ValueError, match="'eps' or 'v'"):
+    with pytest.raises(ValueError, match="'eps', 'v' or 'edm'"):
         as_noise_predictor(net, AB, "x0")
 
 

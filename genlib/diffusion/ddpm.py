@@ -32,11 +32,35 @@ def _noised(x0: Tensor, alphas_cumprod: Tensor, t: Tensor | None, noise: Tensor 
     return ab, q_sample(x0, t, ab, noise), t, noise
 
 
+def min_snr_weight(alphas_cumprod: Tensor, t: Tensor, gamma: float, prediction: str) -> Tensor:
+    """Min-SNR-gamma loss weights per item (Hang et al. 2023): min(snr, gamma) on the x0 error, in the target's units.
+
+    The eps error is sqrt(snr) times the x0 error and the v error sqrt(snr + 1) times it, so the weights on their
+    MSEs are min(snr, gamma) / snr and min(snr, gamma) / (snr + 1): the easy low-noise steps stop dominating.
+    """
+    if not (isinstance(gamma, (int, float)) and gamma > 0):
+        raise ValueError(f"gamma must be a positive number (Hang et al. use 5), got {gamma!r}")
+    if prediction not in ("eps", "v"):
+        raise ValueError(f"prediction must be 'eps' or 'v', got {prediction!r}")
+    ab = check_alphas_cumprod(alphas_cumprod)[_check_t(t, len(alphas_cumprod))]
+    snr = ab / (1 - ab)
+    return snr.clamp(max=gamma) / (snr if prediction == "eps" else snr + 1)
+
+
+def _weighted_mse(pred: Tensor, target: Tensor, weight: Tensor | None) -> Tensor:
+    if weight is None:
+        return F.mse_loss(pred, target)
+    return (weight.to(pred.device, pred.dtype) * (pred - target).pow(2).flatten(1).mean(1)).mean()
+
+
 def noise_prediction_loss(model: nn.Module, x0: Tensor, alphas_cumprod: Tensor, t: Tensor | None = None,
-                          noise: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-    """DDPM's L_simple: noise x0 to timesteps t (uniform if not given), score the model's noise guess by MSE."""
-    _, xt, t, noise = _noised(x0, alphas_cumprod, t, noise, generator)
-    return F.mse_loss(model(xt, t.to(x0.device)), noise)
+                          noise: Tensor | None = None, generator: torch.Generator | None = None,
+                          min_snr_gamma: float | None = None) -> Tensor:
+    """DDPM's L_simple: noise x0 to timesteps t (uniform if not given), score the model's noise guess by MSE
+    (weighted per item by min_snr_weight if min_snr_gamma is given)."""
+    ab, xt, t, noise = _noised(x0, alphas_cumprod, t, noise, generator)
+    weight = None if min_snr_gamma is None else min_snr_weight(ab, t, min_snr_gamma, "eps")
+    return _weighted_mse(model(xt, t.to(x0.device)), noise, weight)
 
 
 def v_target(x0: Tensor, t: int | Tensor, alphas_cumprod: Tensor, noise: Tensor) -> Tensor:
@@ -47,10 +71,13 @@ def v_target(x0: Tensor, t: int | Tensor, alphas_cumprod: Tensor, noise: Tensor)
 
 
 def v_prediction_loss(net: nn.Module, x0: Tensor, alphas_cumprod: Tensor, t: Tensor | None = None,
-                      noise: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
-    """Like L_simple, but the network is asked for v instead of eps: MSE of net(x_t, t) against v_target."""
+                      noise: Tensor | None = None, generator: torch.Generator | None = None,
+                      min_snr_gamma: float | None = None) -> Tensor:
+    """Like L_simple, but the network is asked for v instead of eps: MSE of net(x_t, t) against v_target
+    (weighted per item by min_snr_weight if min_snr_gamma is given)."""
     ab, xt, t, noise = _noised(x0, alphas_cumprod, t, noise, generator)
-    return F.mse_loss(net(xt, t.to(x0.device)), v_target(x0, t, ab, noise))
+    weight = None if min_snr_gamma is None else min_snr_weight(ab, t, min_snr_gamma, "v")
+    return _weighted_mse(net(xt, t.to(x0.device)), v_target(x0, t, ab, noise), weight)
 
 
 class EpsFromV(nn.Module):
@@ -67,26 +94,59 @@ class EpsFromV(nn.Module):
         self.net, self.alphas_cumprod = net, check_alphas_cumprod(alphas_cumprod)
 
     def forward(self, x: Tensor, t: int | float | Tensor) -> Tensor:
-        t_vec = torch.as_tensor(t, device=x.device)
-        t_vec = t_vec.expand(x.shape[0]) if t_vec.dim() == 0 else t_vec
-        ab = 1 / (1 + sigma_from_timestep(t_vec.detach().cpu().double(), self.alphas_cumprod) ** 2)
-        ab = ab.reshape(-1, *[1] * (x.dim() - 1)).to(x.device, x.dtype)
+        t_vec, ab = _ab_at(x, t, self.alphas_cumprod)
         return (1 - ab).sqrt() * x + ab.sqrt() * self.net(x, t_vec)
 
 
-def as_noise_predictor(net: nn.Module, alphas_cumprod: Tensor, prediction: str) -> nn.Module:
-    """The noise predictor the samplers call, for a network trained to predict `prediction` ("eps" or "v")."""
-    if prediction not in ("eps", "v"):
-        raise ValueError(f"prediction must be 'eps' or 'v' (what the network was trained to output), "
+def _ab_at(x: Tensor, t: int | float | Tensor, alphas_cumprod: Tensor) -> tuple[Tensor, Tensor]:
+    """t as one timestep per item, and ab at each (fractional t by the samplers' log-sigma interpolation), x-shaped."""
+    t_vec = torch.as_tensor(t, device=x.device)
+    t_vec = t_vec.expand(x.shape[0]) if t_vec.dim() == 0 else t_vec
+    ab = 1 / (1 + sigma_from_timestep(t_vec.detach().cpu().double(), alphas_cumprod) ** 2)
+    return t_vec, ab.reshape(-1, *[1] * (x.dim() - 1)).to(x.device, x.dtype)
+
+
+class ClipX0(nn.Module):
+    """A noise predictor whose implied clean image x0 = (x_t - sqrt(1 - ab) eps) / sqrt(ab) is clipped to [-1, 1].
+
+    An option (as_noise_predictor(..., clip_x0=True)), not a default: it hides a network's wild guesses at high
+    noise, where x0 divides by sqrt(ab) ~ 0.006, and changes what the ODE samplers integrate.
+    """
+
+    def __init__(self, eps_model: nn.Module, alphas_cumprod: Tensor):
+        super().__init__()
+        self.eps_model, self.alphas_cumprod = eps_model, check_alphas_cumprod(alphas_cumprod)
+
+    def forward(self, x: Tensor, t: int | float | Tensor) -> Tensor:
+        t_vec, ab = _ab_at(x, t, self.alphas_cumprod)
+        x0 = ((x - (1 - ab).sqrt() * self.eps_model(x, t_vec)) / ab.sqrt()).clamp(-1, 1)
+        return (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+
+PREDICTIONS = ("eps", "v", "edm")
+
+
+def as_noise_predictor(net: nn.Module, alphas_cumprod: Tensor, prediction: str, clip_x0: bool = False,
+                       sigma_data: float | None = None) -> nn.Module:
+    """The noise predictor the samplers call, for a network trained to predict `prediction`: "eps", "v" or "edm"
+    (genlib.diffusion.edm's preconditioned denoiser, with its sigma_data); clip_x0 wraps it in ClipX0."""
+    if prediction not in PREDICTIONS:
+        raise ValueError("prediction must be 'eps', 'v' or 'edm' (what the network was trained to output), "
                          f"got {prediction!r}")
-    return EpsFromV(net, alphas_cumprod) if prediction == "v" else net
+    if prediction == "edm":
+        from genlib.diffusion.edm import SIGMA_DATA, EpsFromEDM
+        model = EpsFromEDM(net, alphas_cumprod, SIGMA_DATA if sigma_data is None else sigma_data)
+    else:
+        model = EpsFromV(net, alphas_cumprod) if prediction == "v" else net
+    return ClipX0(model, alphas_cumprod) if clip_x0 else model
 
 
 def load_ddpm_mnist(device: torch.device | str | None = None,
                     name: str = "ddpm_mnist") -> tuple[nn.Module, Tensor, dict]:
     """The shipped MNIST noise predictor (hash-checked, eval mode), its schedule's alphas_cumprod, its manifest.
 
-    A checkpoint trained to predict v comes wrapped in EpsFromV, so it is called like any noise predictor.
+    A checkpoint trained to predict v (or with EDM's preconditioning) comes wrapped in EpsFromV (EpsFromEDM), so it
+    is called like any noise predictor.
     """
     from genlib.checkpoints import load_checkpoint, read_manifest
     from genlib.device import get_device
@@ -102,7 +162,8 @@ def load_ddpm_mnist(device: torch.device | str | None = None,
     load_checkpoint(name, model)
     betas = {"linear": linear_betas, "cosine": cosine_betas}[settings["schedule"]](settings["timesteps"])
     ab = alphas_cumprod(betas)
-    model = as_noise_predictor(model, ab, settings.get("prediction", "eps"))  # the samplers want noise
+    model = as_noise_predictor(model, ab, settings.get("prediction", "eps"),  # the samplers want noise
+                               sigma_data=settings.get("sigma_data"))
     return model.eval().requires_grad_(False), ab, entry
 
 
