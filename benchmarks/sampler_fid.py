@@ -101,7 +101,8 @@ def run(n: int, steps_list: list[int], seed: int, full_ddpm: bool = True, only: 
         features = classifier_features(images, classifier)
         kid, kid_std = kernel_distance(features, train_features, seed=seed)
         row = {"sampler": sampler, "karras": karras, "steps": steps, "nfe": nfe, "seconds": round(seconds, 1),
-               "fid": round(fid(images, train_stats, classifier), 3), "kid": round(kid, 1), "kid_std": round(kid_std, 1)}
+               "fid": round(fid(images, train_stats, classifier), 3), "kid": round(kid, 1),
+               "kid_std": round(kid_std, 1)}
         print(f"{label(sampler, karras):>18s} {steps:5d} steps  NFE {nfe:5d}  FID {row['fid']:8.2f}  "
               f"KID {kid:8.0f} ± {kid_std:4.0f}  {seconds:7.1f} s", flush=True)
         rows = _update_cache(key, meta, name, row)

@@ -43,9 +43,10 @@ def test_kernel_distance_equals_torchmetrics_kid_on_the_same_subsets():
 
 
 def test_kid_is_unbiased_in_n_where_fid_is_not():
-    """The same two distributions scored with 20 and with 500 items per set: KID's mean agrees, FID's grows at small N."""
+    """The same two distributions scored with 20 and 500 items per set: KID's mean agrees, FID grows at small N."""
     a, b = _feats(4000, 8, 5), _feats(4000, 8, 6, shift=0.25)
-    kid_small, kid_large = (metrics.kernel_distance(a, b, subsets, n, seed=1)[0] for subsets, n in ((400, 20), (40, 500)))
+    kid_small, kid_large = (metrics.kernel_distance(a, b, subsets, n, seed=1)[0]
+                            for subsets, n in ((400, 20), (40, 500)))
     assert kid_small == pytest.approx(kid_large, rel=0.15)
     fd = lambda n: metrics.frechet_distance(*metrics.feature_stats(a[:n]), *metrics.feature_stats(b[:n]))  # noqa: E731
     assert fd(20) > 2 * fd(500)

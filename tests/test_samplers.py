@@ -64,8 +64,9 @@ def test_every_sampler_draws_the_gaussian_data_distribution(name):
 
 
 def _final_step_std(s, sigma_last):
-    """The std the exact ODE solve gives on a grid whose last level before 0 is sigma_last: the ODE keeps the data's
-    std s down to sigma_last, then the final first-order step x <- E[x_0 | x] shrinks x - mu by s^2 / (s^2 + sigma^2)."""
+    """The std the exact ODE solve gives on a grid whose last level before 0 is sigma_last: the ODE keeps the
+    data's std s down to sigma_last, then the final first-order step x <- E[x_0 | x] shrinks x - mu by
+    s^2 / (s^2 + sigma^2)."""
     return s**2 / (s**2 + sigma_last**2).sqrt()
 
 
