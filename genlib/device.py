@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from typing import TypeVar
 
 import numpy as np
@@ -65,27 +66,50 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 def oversubscription_warning(threads: int, cores: int, load: float | None) -> str | None:
     """A one-line warning if torch runs more threads than there are free cores (cores minus the load), else None.
 
-    Threads that wait for a core make each step slower, not faster. `load` is the 1-minute load average
-    (os.getloadavg()[0]); None where the system does not report it (Windows): then all cores count as free.
+    Threads that wait for a core make each step slower, not faster. `load` is how many cores other work keeps
+    busy (see `_free_core_inputs`); None where the system does not say (Windows): then all cores count as free.
     """
     if threads < 1 or cores < 1:
         raise ValueError(f"threads and cores must be >= 1, got {threads} and {cores}")
     free = max(1, round(cores - (load or 0.0)))
     if threads <= free:
         return None
-    busy = f" (1-minute load {load:.1f})" if load is not None else ""
+    busy = f" (other work keeps about {load:.1f} busy)" if load is not None else ""
     return (f"warning: torch uses {threads} CPU threads but only {free} of {cores} cores are free{busy}, so threads "
             f"wait for each other; set OMP_NUM_THREADS={free} before starting Python, or call "
             f"torch.set_num_threads({free})")
 
 
-def _free_core_inputs() -> tuple[int, float | None]:
-    """This process's usable cores and the 1-minute load average (None where unavailable)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+def _busy_cores_now(window: float = 0.25) -> float | None:
+    """Cores busy over the next `window` seconds, from /proc/stat (Linux); None elsewhere.
+
+    Measured now rather than read from the 1-minute load average, which still counts a run that just ended
+    (the previous notebook, say) for a minute after it stopped.
+    """
+    def ticks() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+        return sum(values) - idle, sum(values)
     try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        load = None
+        busy0, total0 = ticks()
+        time.sleep(window)
+        busy1, total1 = ticks()
+    except (OSError, ValueError, IndexError):
+        return None
+    cores = os.cpu_count() or 1
+    return cores * (busy1 - busy0) / max(1, total1 - total0)
+
+
+def _free_core_inputs() -> tuple[int, float | None]:
+    """This process's usable cores, and how many cores other work keeps busy (None where unknown)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    load = _busy_cores_now()
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = None
     return cores, load
 
 

@@ -16,9 +16,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
-
 from genlib.checkpoints import _atomic_write, save_weights
+from genlib.progress import progress as progress_bar, static_progress
 
 
 @dataclass
@@ -182,7 +181,8 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor] | 
         model.train()
 
     model.train()
-    bar = tqdm(total=steps if steps is not None else int(seconds), disable=not progress, leave=False, desc=desc,
+    bar = progress_bar(total=steps if steps is not None else int(seconds), disable=not progress, desc=desc,
+                       leave=static_progress(),  # a committed notebook keeps the final line; live bars vanish
                unit="step" if steps is not None else "s", initial=step if steps is not None else int(done_seconds))
     start, saved_at = time.perf_counter() - done_seconds, time.perf_counter()
     frac = 0.0 if step == 0 else max(step / steps if steps else 0.0, done_seconds / seconds if seconds else 0.0)
