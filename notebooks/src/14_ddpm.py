@@ -390,33 +390,37 @@ viz.slider_plot(draw, t=(0, 999, 10, 300))
 #
 # ## 5. How good are the samples? FID beside the real floor
 #
-# FID (notebook 11) compares the classifier features of samples with those of the 9,000 training digits. FID is
-# biased upwards at small N, so the honest comparison is with the **real floor at the same N**: real validation
-# digits scored the same way. To keep this notebook quick we draw only a few samples with the library's DDPM
-# sampler (the loop above, proven equal) respaced to fewer steps, which notebook 15 explains; the full-size numbers
-# (N = 500 or more, DDPM with all 1000 steps) come from `benchmarks/sampler_fid.py`, stored in
-# `benchmarks/results/sampler_fid.md`, and the shipped model's headline number sits in its manifest entry.
+# FID (notebook 11 explains it, and why our numbers are not on the scale of published FIDs) compares the
+# classifier features of samples with those of the 9,000 training digits. FID is biased upwards at small N, and
+# noisy there, so the honest comparison is with the **real floor at the same N**: real validation digits scored
+# the same way — here four disjoint random sets of N, so we also see how much the score moves by chance alone.
+# To keep this notebook quick we draw only a few samples with the library's DDPM sampler (the loop above, proven
+# equal) respaced to fewer steps, which notebook 15 explains; the full-size numbers (N = 1,000, DDPM with all
+# 1000 steps) come from `benchmarks/sampler_fid.py`, stored in `benchmarks/results/sampler_fid.md`, and the
+# shipped model's headline number sits in its manifest entry.
 
 # %%
 n_fid, fid_steps = pick(250, 1000), pick(50, 1000)
 classifier = metrics.load_fid_classifier(device)
-train_stats = metrics.feature_stats(metrics.classifier_features(images, classifier))
+train_features = metrics.classifier_features(images, classifier)
+train_stats = metrics.feature_stats(train_features)
 val_images, _ = load_mnist("val")
-floor = metrics.fid(val_images[:n_fid], train_stats, classifier)
+spread = metrics.real_subset_spread(metrics.classifier_features(val_images, classifier), train_features, n_fid,
+                                    k=len(val_images) // n_fid)["fid"]    # real digits, disjoint random sets
 fake, nfe = sample_images(shipped, alphas_cumprod, n_fid, "ddpm", fid_steps, seed=0, device=device)
 blur = metrics.fid(F.avg_pool2d(val_images[:n_fid], 3, 1, 1, count_include_pad=False), train_stats, classifier)
 noise_fid = metrics.fid(to_pixels(torch.randn(n_fid, 1, 28, 28)), train_stats, classifier)
 fid_ddpm = metrics.fid(fake, train_stats, classifier)
-print(f"N = {n_fid}: real floor {floor:.1f} | DDPM ({fid_steps} steps) samples {fid_ddpm:.1f} | "
-      f"blurred real digits {blur:.1f} | pure noise {noise_fid:,.0f}")
-assert floor < fid_ddpm < noise_fid / 10
+print(f"N = {n_fid}: real floor {min(spread):.1f} to {max(spread):.1f} over {len(spread)} random sets of real digits | "
+      f"DDPM ({fid_steps} steps) samples {fid_ddpm:.1f} | blurred real digits {blur:.1f} | pure noise {noise_fid:,.0f}")
+assert max(spread) < fid_ddpm < noise_fid / 10   # above chance's whole range for real digits, far below noise
 fig, ax = plt.subplots(figsize=(5.5, 1.8))
 viz.show_images(fake[:16], nrow=8, ax=ax, title=f"DDPM samples ({fid_steps} steps) from the shipped U-Net")
 plt.show()
 
 # %% [markdown]
-# The samples sit far closer to the real floor than noise does, but not at the floor. The benchmark's larger runs
-# put it in context:
+# The samples sit far closer to the real floor than noise does, but not at the floor, and above the whole range
+# that chance gives real digits at this N. The benchmark's larger runs put it in context:
 
 # %%
 from pathlib import Path
@@ -424,9 +428,11 @@ import genlib
 
 report = Path(genlib.__file__).resolve().parents[1] / "benchmarks" / "results" / "sampler_fid.md"
 lines = report.read_text().splitlines()
+header = next(l for l in lines if l.startswith("| sampler |"))
+col = {name.strip(): i for i, name in enumerate(header.split("|"))}
 rows = [l for l in lines if l.startswith("| ddpm |") or l.startswith("| real data")]
-print("\n".join([lines[0], "| sampler | karras | steps | NFE | FID | seconds |"] + rows))
-ddpm_fid = {int(r.split("|")[3]): float(r.split("|")[5]) for r in rows if r.startswith("| ddpm")}   # steps -> FID
+print("\n".join([lines[0], header] + rows))
+ddpm_fid = {int(r.split("|")[col["steps"]]): float(r.split("|")[col["FID"]]) for r in rows if r.startswith("| ddpm")}
 steps_sorted = sorted(ddpm_fid)
 assert all(ddpm_fid[a] > ddpm_fid[b] for a, b in zip(steps_sorted, steps_sorted[1:]))   # more steps, lower FID
 assert ddpm_fid[10] - ddpm_fid[50] > 5 * (ddpm_fid[50] - ddpm_fid[1000])               # most of the gain by 50
