@@ -139,6 +139,8 @@ def slider_plot(draw: Callable[..., Any], **sliders: tuple[float, float, float, 
     draw(**defaults)
     plt.show()
     if not widgets_available():
+        if os.environ.get("GENLIB_STATIC") == "1":  # a notebook executed for committing: say what a live run adds
+            print(f"(run this cell in Jupyter to get sliders for {', '.join(sliders)})")
         return
     import ipywidgets as widgets
     from IPython.display import display

@@ -37,6 +37,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("GENLIB_SCALE", "cpu-small")
     os.environ.setdefault("GENLIB_STATIC_PROGRESS", "1")  # bars print their final line: widgets are not saved
+    os.environ.setdefault("GENLIB_STATIC", "1")  # sliders: the static figure and a hint; a saved widget shows as text
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     paths = args.paths or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     failed = 0

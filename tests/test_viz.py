@@ -86,3 +86,9 @@ def test_progress_is_tqdm_auto_without_the_variable(monkeypatch):
     bar = progress(range(3), disable=True)
     assert isinstance(bar, tqdm) and not isinstance(bar, FinalLineBar)
     assert list(bar) == [0, 1, 2]
+
+
+def test_slider_plot_says_what_a_live_run_adds_when_static_is_forced(monkeypatch, capsys):
+    monkeypatch.setenv("GENLIB_STATIC", "1")
+    viz.slider_plot(lambda temperature: None, temperature=(0.1, 2.0, 0.1, 1.0))
+    assert "sliders for temperature" in capsys.readouterr().out
