@@ -187,16 +187,30 @@ print(f"{len(manifest)} shipped checkpoint(s)")
 # - Real data ships with the course and is checked by hash: MNIST (9,000 / 1,000) and Tiny Shakespeare (90% / 10%).
 # - A generative model is a distribution learned from data that you can sample. Counting already gives one
 #   for points, text and images; the rest of the course makes the distributions far better.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* Run `GENLIB_SCALE=gpu-full jupyter lab` (or set `os.environ["GENLIB_SCALE"]` before importing
 #    genlib) and check what `pick(300, 5000)` returns. What does `GENLIB_SCALE=huge` do?
+
+# %% tags=["exercise"]
+# Exercise 1: print scale() and pick(300, 5000) after setting os.environ["GENLIB_SCALE"] to "gpu-full",
+# then to "huge" (restore it afterwards with os.environ.pop("GENLIB_SCALE")).
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Give the bigram model a *trigram* memory: count which character follows each *pair*
 #    of characters, and sample from that. Does the text look more like English?
+
+# %% tags=["exercise"]
+# Exercise 2: count which character follows each *pair* of characters (a V x V x V table of counts, +1
+# smoothing), then sample 200 characters from it, starting from "\nT", and print them.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open question)* The Bernoulli-mixture digits are speckled. What would a model need to know to draw
 #    clean strokes, and how many numbers would it take to write that knowledge down?
-#
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solutions</summary>
 #
 # 1. It returns 5000 with `gpu-full` and 300 with `cpu-small`. An unknown value raises

@@ -293,16 +293,30 @@ assert d_samples.median() > 0
 # - Nearest-training-neighbour distance separates generating from memorizing: copies are at 0, good samples
 #   look like held-out data.
 # - On MNIST, independent pixels are a smudge; a mixture of prototypes gives digits and a far lower bits-per-pixel.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* Fit the Gaussian mixture to `two_moons` with K = 2, 8 and 32. Which K gives the best held-out
 #    log-likelihood?
+
+# %% tags=["exercise"]
+# Exercise 1: fit density.fit_gmm to train["two_moons"] with k = 2, 8 and 32 and print each model's
+# mean log-likelihood on held_out["two_moons"].
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Give `Histogram2D` a temperature slider like the mixture's: sample the ring at
 #    T = 0.3 and T = 3 and describe the difference.
+
+# %% tags=["exercise"]
+# Exercise 2: fit a density.Histogram2D to the ring, then draw its samples at temperature 0.3 and 3
+# (its sample method takes a temperature, like the mixture's) with viz.scatter2d or a viz.slider_plot.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open question)* A model can have an excellent held-out likelihood and still make ugly samples, and the
 #    reverse. Why might likelihood and sample quality disagree?
-#
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solutions</summary>
 #
 # 1. ```python

@@ -352,16 +352,30 @@ plt.show()
 #   `torch.autograd`'s gradients.
 # - `genlib.train.train` is the loop we wrote (proved step for step) plus progress, evaluation and
 #   checkpoints; an MLP trained with it classifies held-out MNIST digits with more than 95% accuracy.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* Add a `relu` method to `Value` (derivative 1 for positive inputs, 0 otherwise) and check its
 #    gradient against `torch.relu`.
+
+# %% tags=["exercise"]
+# Exercise 1: write relu(self) for Value (data max(0, x); backward passes the gradient only where x > 0),
+# attach it with Value.relu = relu, and compare its gradient with torch.relu's at a negative and a positive input.
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Train the MNIST MLP with a hidden layer of 32 instead of 256 units, and with two
 #    hidden layers of 256. Compare validation accuracy and parameter counts.
+
+# %% tags=["exercise"]
+# Exercise 2: train MLP([784, 32, 10]) and MLP([784, 256, 256, 10]) as the 256-unit model was trained above,
+# and print each one's parameter count and validation accuracy.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open question)* Mini-batch gradients are noisy. Why might some noise *help* a network generalize,
 #    and what would you expect from using all 9,000 images in every step?
-#
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solutions</summary>
 #
 # 1. ```python

@@ -355,19 +355,33 @@ assert gap < 0.05
 #   sample quality are different tests, and generalizing to unseen contexts is what counting cannot do.
 # - A bigram trained by gradient descent converges to the counting bigram: the neural view of the same model,
 #   and the one that scales to long contexts.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* Sample from the 5-gram with α = 1, with its best α, and with α = 0.001, and print the share
 #    of unseen contexts for each (`set_alpha` changes α in place). Which writes the best text? Is it the α
 #    with the best validation loss?
+
+# %% tags=["exercise"]
+# Exercise 1: for alpha in (1.0, best_alpha[5], 0.001): set the 5-gram's alpha with models[5].set_alpha,
+# generate 300 characters, print the share of unseen contexts (unseen_share) and the text. Restore best_alpha[5].
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Add-α gives an unseen context a uniform guess. **Interpolation** mixes orders
 #    instead: p = Σ λ_k p_k(next | last k − 1 characters), with weights λ_k summing to 1. Write a module whose
 #    `forward` mixes the models in `models` and score it with `evaluate_loss`. Can it beat the best single order?
+
+# %% tags=["exercise"]
+# Exercise 2: write an Interpolated(torch.nn.Module) whose forward returns the log of a weighted sum of the
+# models' probabilities (logsumexp of log-probabilities + log weights), and score it with evaluate_loss.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open question)* Why not simply count 20-grams over a trillion characters of web text? Think about
 #    the table size, the share of unseen contexts, and what a model needs to say about a context it has
 #    never seen.
-#
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solution</summary>
 #
 # 1. ```python

@@ -339,18 +339,32 @@ assert years_whole > 0.9
 # - Compression grows with the vocabulary (on Shakespeare, from 1 to about 2.5 characters per token at 2,048
 #   ids), with diminishing returns and a cost in parameters and rare tokens.
 # - Tokens hide letters (spelling is hard) and cut numbers inconsistently (arithmetic is hard).
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* How many tokens does `tok` use for your name, for a sentence in another language you know, and
 #    for a line of Python? Compute characters and bytes per token for each.
+
+# %% tags=["exercise"]
+# Exercise 1: for your name, a sentence in another language and a line of Python, print the number of tokens
+# len(tok.encode(s)), characters per token and bytes (len(s.encode())) per token.
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Make numbers split consistently: replace the number part of the pattern, `' ?\d+'`,
 #    by `'\d{1,3}'` (GPT-4's rule) or `'\d'` (LLaMA's), retrain `num_tok` with `BPETokenizer(pattern=...)`,
 #    and count the digit patterns of the numbers 1000–9999 again.
+
+# %% tags=["exercise"]
+# Exercise 2: for rule in (r"\d{1,3}", r"\d"): replace r" ?\d+" in GPT2_SPLIT_PATTERN by the rule, train a
+# BPETokenizer(pattern=...) as num_tok was trained, and count the digit patterns of the numbers 1000-9999.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open question)* Why do models not simply use a vocabulary of a million tokens, or go back to raw bytes?
 #    Think about sequence length, the embedding table, how often each token is seen during training, and
 #    languages other than English.
-#
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solution</summary>
 #
 # 1. For example

@@ -446,18 +446,32 @@ assert prev.max() > 2 * prev0.max() and ent.mean() < ent0.mean()
 #   change when later tokens do.
 # - In a trained GPT, more context means lower loss, and attention heads become selective, some attending to
 #   the previous character.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* Draw the attention maps of the trained model for a line of your own (use only characters in
 #    `tok.chars`). Which head has the highest weight on the previous character?
+
+# %% tags=["exercise"]
+# Exercise 1: encode a line of your own with tok (only characters in tok.chars), draw its attention maps with
+# attention_maps, and find the (layer, head) with the highest weight on the previous character (head_stats).
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Give `genlib.text.attention.attention` a **sliding-window** mask so each token sees
 #    only its last w tokens (as Mistral does), using the `mask` argument. Check that w = T gives plain causal
 #    attention and draw the weights for w = 3 on the six-word example.
+
+# %% tags=["exercise"]
+# Exercise 2: write window_mask(T, w), a boolean T x T mask that is True for keys at most w - 1 positions back;
+# check attention(q, k, v, mask=window_mask(T, T)) equals attention(q, k, v), then draw the weights for w = 3.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open question)* Section 1 showed that without positions the two "the"s got identical outputs — but
 #    only *without* the causal mask. With it they differ. Can a causal transformer with no position embedding
 #    at all (NoPE) still work out where a token is? How?
-#
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solution</summary>
 #
 # 1. ```python

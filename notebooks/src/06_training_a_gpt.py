@@ -159,7 +159,8 @@ ax.legend(); ax.grid(alpha=0.3); plt.show()
 # %%
 from pathlib import Path
 from IPython.display import Markdown, display
-table = Path("../benchmarks/results/gpt_vs_nanogpt.md")
+import genlib
+table = Path(genlib.__file__).resolve().parents[1] / "benchmarks" / "results" / "gpt_vs_nanogpt.md"
 display(Markdown(table.read_text() if table.exists() else "*Run `python benchmarks/gpt_vs_nanogpt.py` to make the table.*"))
 
 # %% [markdown]
@@ -253,17 +254,31 @@ print(tok.decode(out.cpu()))
 #   RMSNorm, a larger batch, a decay-to-zero schedule and Muon beat nanoGPT's CPU recipe; the benchmark script
 #   measures each change on the same stopwatch.
 # - Scored by the same estimator on the same text, the GPT beats the trigram, which beats the bigram.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* What loss would a model that predicts only the unigram frequencies get? Which row of the table
 #    in section 5 is that?
+
+# %% tags=["exercise"]
+# Exercise 1: compute the entropy of the training text's character frequencies, in nats (the loss of a model
+# that predicts only the unigram frequencies), and compare it with the table of section 5.
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Rerun the race with `pos="learned", norm="layer"` in the course recipe
 #    (`dataclasses.replace(config, ...)`). How much of the gain was RoPE + RMSNorm at this budget?
+
+# %% tags=["exercise"]
+# Exercise 2: make the course config with dataclasses.replace(config, pos="learned", norm="layer") and rerun
+# the race cell with it.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open)* The shipped model trained for about an hour; its validation loss was still falling. What would
 #    you change to go lower — more steps, a larger model, dropout, a longer context — and how would you tell
 #    over-fitting from under-training with the numbers you have?
-#
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solution</summary>
 #
 # 1. The 1-gram row: a unigram model ignores the context, so its loss is the entropy of the character

@@ -529,20 +529,34 @@ assert stats["loss under the model"][temperatures.index(1.3)] > real_loss   # th
 # - Raising temperature trades quality (loss under the model, real-word rate) for diversity (distinct-4).
 #   At T = 1 the model finds its own samples less surprising than real text: the gap is what it still gets
 #   wrong about Shakespeare.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* Generate 200 characters from "KING HENRY VI:\n" at T = 0.8 with top-k = 10 and with top-p = 0.9.
 #    Which reads better to you?
+
+# %% tags=["exercise"]
+# Exercise 1: generate 200 characters from "KING HENRY VI:\n" at temperature 0.8, once with top-k = 10 and once
+# with top-p = 0.9, and print both.
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Add **min-p** sampling (keep tokens whose probability is at least `min_p` times the top
 #    token's) as a function `min_p_filter(logits, min_p)` like `top_p_filter`, hand it to `generate` through its
 #    hook, `generate(..., logits_filter=lambda l: min_p_filter(l, 0.1))` (no need to rewrite the loop), and add
 #    it to the diversity/quality study of section 10 at min_p = 0.1. Does your filter see the logits before or
 #    after the temperature? (`help(generate)` gives the order.)
+
+# %% tags=["exercise"]
+# Exercise 2: write min_p_filter(logits, min_p) (like top_p_filter: set to -inf the logits whose probability is
+# below min_p times the top one), pass it to generate as logits_filter, and add it to section 10's study at min_p = 0.1.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open question)* The samples' loss under the model is lowest at low temperature, but those samples are
 #    the worst to read. What does this say about using a model's own likelihood to judge its text? What would
 #    be a better judge?
-#
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solution</summary>
 #
 # 1. ```python

@@ -530,19 +530,33 @@ assert used == 64 and ppl > 4 * vq_hist.evals[-1]["perplexity"] and top5 > 0.3 a
 #   same N, because small samples inflate it.
 # - A **VQ-VAE** quantizes the latent to codebook entries with a straight-through gradient: images become
 #   tokens that later notebooks model with transformers and diffusion.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* Train the 2-D VAE with `lambda m, x: V.vae_loss(m, x, beta=4.0)` (a **β-VAE**). What happens to
 #    the KL term, the spread of the digit regions in the map, and the reconstructions?
+
+# %% tags=["exercise"]
+# Exercise 1: train a 2-D V.VAE with the loss lambda m, x: V.vae_loss(m, x, beta=4.0) as the 2-D VAE was trained,
+# then print its KL term and ELBO on x_val (V.elbo) and draw its latent map and reconstructions.
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Write a convolutional VAE: encoder `Conv2d(1, 32, 4, 2, 1) → ReLU → Conv2d(32, 64, 4, 2, 1)
 #    → ReLU → Flatten → Linear(64·7·7, 2·16)`, decoder the mirror image with `ConvTranspose2d`. Keep `encode`,
 #    `decode` and `latent_dim` so that `V.elbo`, `V.importance_sampled_nll` and `metrics.fid` work unchanged.
 #    Compare its NLL and FID with the MLP VAE after the same number of steps.
+
+# %% tags=["exercise"]
+# Exercise 2: write a ConvVAE(nn.Module) with the encoder and decoder above and encode, decode, latent_dim as
+# V.VAE has; train it for the same steps as the MLP VAE and print its NLL and FID beside the MLP VAE's.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open question)* The VAE has a much better likelihood than the autoencoder-with-random-codes, yet its
 #    FID is still far from the floor. Why can a model have a good likelihood and blurry samples? What would you
 #    change — in the likelihood, or in the model — to get sharper samples?
-#
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solution</summary>
 #
 # 1. With β = 4 the KL term shrinks (codes stay closer to N(0, I)), the digit regions overlap more and

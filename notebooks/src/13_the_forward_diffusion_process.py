@@ -414,16 +414,29 @@ plt.show()
 # - The sigma view x_t / sqrt(ᾱ_t) = x_0 + σ ε with σ = 1/sqrt(SNR) is the same process, the one fast samplers use.
 # - The exact reverse step needs x_0; predicting the noise is predicting x_0. With a predictor that only knows
 #   per-pixel statistics, DDPM faithfully produces those statistics and no digits: the network is the whole game.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* At which timestep does each schedule's SNR fall below 1? Read it off the figure, then compute it.
+
+# %% tags=["exercise"]
+# Exercise 1: for each schedule in schedules, print the first timestep where diffusion.snr(alpha_bar) < 1.
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Stable Diffusion uses a "scaled linear" schedule:
 #    β = linspace(sqrt(0.00085), sqrt(0.012), 1000)². Add it to `schedules`, re-run the plots, and find its
 #    alpha-bar at the last step. What does it mean for the sampler's starting point?
+
+# %% tags=["exercise"]
+# Exercise 2: add schedules["scaled linear (SD)"], the alpha-bar of betas linspace(sqrt(0.00085), sqrt(0.012), T)**2
+# (float64), re-run the plots, and print its alpha-bar at the last step.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open question)* Training only ever shows the model noisy images x_t from q(x_t | x_0); sampling starts from
 #    pure noise N(0, I). When the schedule's last ᾱ is not (almost) zero, what could go wrong?
-#
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solution</summary>
 #
 # 1. ```python

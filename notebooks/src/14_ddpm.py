@@ -459,16 +459,30 @@ print(f"manifest: FID {m['value']:.2f} with {m['sampler']} ({m['steps']} steps),
 # - Sampling is the exact posterior step of notebook 13 with the predicted x̂_0, 1000 times: our loop equals the
 #   library's over all 1000 steps, and one U-Net step equals `posterior_mean_variance`.
 # - Structure appears first, detail last. FID must be compared with the real floor at the same N.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* In the trajectory figure, at which t does the predicted x̂_0 first look like the final digit? Use
 #    `kept` to compute the mean absolute difference between `kept[t][1]` and `samples` for each stored t, and plot it.
+
+# %% tags=["exercise"]
+# Exercise 1: for each stored t in sorted(kept), compute the mean absolute difference between kept[t][1] (the
+# predicted x0, clamped to [-1, 1]) and samples, and plot it against t with labelled axes.
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Ho et al. found that using β_t instead of β̃_t as the variance of each step works about as
 #    well. Change `ddpm_step` to use `var = beta`, sample the same starting noise, and compare the images.
+
+# %% tags=["exercise"]
+# Exercise 2: redefine ddpm_step with the variance beta_t instead of beta-tilde_t, sample from the same starting
+# noise, and show the images beside the ones above.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open question)* A third choice is to predict x_0 itself. Write the ε̂ that an x̂_0 implies. At which timesteps
 #    does a small error in x̂_0 become a large error in ε̂? What do errors in v̂ become, in ε̂ and in x̂_0?
-#
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solution</summary>
 #
 # 1. ```python

@@ -542,16 +542,30 @@ assert gain(("dpmpp_2m karras", 20)) > gain(("ddpm", 50))              # and mos
 #   spread of real-digit subsets at the same N; at N = 200 that spread is about 50 FID, so use N = 1,000, or KID.
 # - What the network predicts matters to the sampler: v-prediction keeps x̂_0 sane at high noise, and lowered every
 #   FID of the same U-Net trained for the same hour, the deterministic samplers' most.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* Heun with 10 steps made 19 model calls. Why 19 and not 20?
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Change ρ in the Karras grid to 1 (evenly spaced in σ) and to 3, redraw the grid plot, and
 #    sample `my_dpmpp_2m` with each 10-step grid. Which looks best?
+
+# %% tags=["exercise"]
+# Exercise 2: write karras_grid(rho, n=10) (the Karras sigmas between s_max and s_min, then 0), and show the
+# samples of my_dpmpp_2m(x_T, karras_grid(rho)) for rho = 1, 3 and 7, one row each.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open question)* In section 9 the v-network's x̂_0 error at t = 999 is about 0.26, and more training would not
 #    shrink it much. What is the best possible guess of x_0 from x_999, and what error does it make on the same 200
 #    validation digits? Compute it with `load_mnist`.
-#
+
+# %% tags=["exercise"]
+# Exercise 3: load the training digits with load_mnist("train"), scaled to [-1, 1], and print the mean squared
+# error of guessing their mean image for the 200 validation digits x0.
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solution</summary>
 #
 # 1. Heun evaluates the slope at both ends of each step, but the final step ends at σ = 0, where the slope
