@@ -94,7 +94,12 @@ def load_weights(model: nn.Module, path: str | Path, sha256: str | None = None) 
         if _is_damaged(path):
             raise _damaged(path) from error
         raise
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:  # torch lists every missing key and size mismatch: keep its list, add the fix
+        raise RuntimeError(f"checkpoint {path} does not fit {type(model).__name__}: {error}\nBuild the model with "
+                           "the settings that trained it (its entry in checkpoints/manifest.json records them), "
+                           "or retrain it for this model.") from None
     return model
 
 
@@ -115,7 +120,12 @@ def register(name: str, path: str | Path, *, script: str, settings: dict, metric
              "script": script, "settings": settings, "metric": metric, **extra}
     manifest = read_manifest()
     manifest[name] = entry
-    text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    try:
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    except TypeError as error:  # checked before writing, so the manifest is never left half-written
+        raise TypeError(f"cannot record {name!r} in the manifest: {error}; settings, metric and extras must be "
+                        "plain JSON values (numbers, strings, lists, dicts): convert the rest with str(value) or "
+                        "dataclasses.asdict(config)") from None
     _atomic_write(manifest_path(), lambda tmp: Path(tmp).write_text(text))
     return entry
 
@@ -125,7 +135,8 @@ def load_checkpoint(name: str, model: nn.Module) -> dict:
     manifest = read_manifest()
     if name not in manifest:
         known = ", ".join(sorted(manifest)) or "none yet"
-        raise KeyError(f"no checkpoint named {name!r} in {manifest_path()} (known: {known})")
+        raise KeyError(f"no checkpoint named {name!r} in {manifest_path()} (known: {known}); use one of those "
+                       "names, or train it with its script in scripts/ (train_*.py), which registers it")
     entry = manifest[name]
     load_weights(model, checkpoint_dir() / entry["file"], sha256=entry["sha256"])
     return entry
