@@ -161,6 +161,10 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor] | 
     def default_step(model: nn.Module, batch: Any) -> dict[str, float]:
         """The usual update: loss, backward, optional gradient clipping, every optimizer steps."""
         loss = loss_fn(model, batch)
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            got = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise ValueError(f"loss_fn must return one number, a scalar tensor that backward() can start from; got "
+                             f"{got}: average per-item losses with .mean(), and return the tensor, not .item()")
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {first + step}: lower the learning rate "
                                      "or clip gradients (grad_clip=1.0)")
