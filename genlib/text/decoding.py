@@ -83,7 +83,8 @@ def _prompt(model: nn.Module, prompt_ids: Sequence[int] | torch.Tensor) -> tuple
                          f"{tuple(ids.shape)}; start from at least one token, such as the id of a newline")
     vocab = getattr(getattr(model, "config", None), "vocab_size", None)
     if vocab is not None and (ids.min() < 0 or ids.max() >= vocab):
-        raise ValueError(f"prompt ids must lie in 0..{vocab - 1} (the model's vocabulary), got {ids.min()}..{ids.max()}")
+        raise ValueError(f"prompt ids must lie in 0..{vocab - 1} (the model's vocabulary), got {ids.min()}..{ids.max()}; "
+                         "encode the prompt with the tokenizer the model was trained with")
     device = next(model.parameters(), torch.empty(0)).device
     return (ids[None] if ids.dim() == 1 else ids).to(device), ids.dim() == 1
 

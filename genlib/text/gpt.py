@@ -157,6 +157,14 @@ class GPT(nn.Module):
     def forward(self, idx: torch.Tensor, caches: list[dict] | None = None, start: int = 0) -> torch.Tensor:
         """Logits [B, T, vocab] for token ids [B, T]. With `caches` (one dict per block), `idx` continues a
         sequence whose first `start` tokens were already fed, so only the new tokens are computed."""
+        if idx.dtype.is_floating_point or idx.dtype in (torch.bool, torch.uint8) or idx.dim() != 2:
+            raise ValueError(f"idx must be token ids [batch, time] of dtype long, got shape {tuple(idx.shape)} and "
+                             f"dtype {idx.dtype}; make them with torch.tensor(tokenizer.encode(text)) or .long(), "
+                             "and add the batch axis with idx[None]")
+        if idx.numel() and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
+            raise ValueError(f"token ids must lie in 0..{self.config.vocab_size - 1} (vocab_size), got "
+                             f"{idx.min().item()}..{idx.max().item()}; encode text with the tokenizer the model was "
+                             "trained with, or build the model with a larger vocab_size")
         B, T = idx.shape
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} tokens is longer than the model's context "

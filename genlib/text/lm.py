@@ -13,7 +13,8 @@ def random_batch(data: torch.Tensor, block_size: int, batch_size: int,
                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """`batch_size` random windows of `block_size` tokens (x) and the same windows shifted by one (y), as nanoGPT."""
     if len(data) <= block_size:
-        raise ValueError(f"data has {len(data)} tokens, fewer than block_size + 1 = {block_size + 1}")
+        raise ValueError(f"data has {len(data)} tokens, fewer than block_size + 1 = {block_size + 1}: train on more "
+                         "text (an empty data set cannot be batched) or use a smaller block_size")
     starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
     offsets = torch.arange(block_size)
     x = data[starts[:, None] + offsets]
@@ -54,7 +55,8 @@ def sequential_batches(data: torch.Tensor, block_size: int, batch_size: int = 32
     """Every token of `data` exactly once, in non-overlapping windows: the whole-split loss, not an estimate."""
     n = (len(data) - 1) // block_size
     if n < 1:
-        raise ValueError(f"data has {len(data)} tokens, fewer than block_size + 1 = {block_size + 1}")
+        raise ValueError(f"data has {len(data)} tokens, fewer than block_size + 1 = {block_size + 1}: score more "
+                         "text or use a smaller block_size")
     x = data[: n * block_size].view(n, block_size)
     y = data[1: n * block_size + 1].view(n, block_size)
     return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, n, batch_size)]

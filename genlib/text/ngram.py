@@ -24,7 +24,8 @@ MAX_CODE = 2 ** 62  # n-grams are stored as base-V numbers in int64, so V ** n m
 def _check_ids(ids: torch.Tensor, vocab_size: int, what: str = "ids") -> None:
     """Token ids must be integers in [0, vocab_size): say which are not, and what to do."""
     if ids.dtype.is_floating_point or ids.dtype == torch.bool:
-        raise TypeError(f"{what} must be an integer tensor of token ids, got dtype {ids.dtype}")
+        raise TypeError(f"{what} must be an integer tensor of token ids, got dtype {ids.dtype}; encode text with the "
+                        "tokenizer (torch.tensor(tok.encode(text))) or convert whole-number floats with .long()")
     if ids.numel() and (ids.min() < 0 or ids.max() >= vocab_size):
         raise ValueError(f"{what} contain ids outside the vocabulary 0..{vocab_size - 1} "
                          f"(min {ids.min().item()}, max {ids.max().item()}); encode text with the tokenizer "
@@ -141,8 +142,9 @@ class NGramLM(nn.Module):
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """Extend idx [B, T] (T may be 0) by sampling one token at a time from p(next | last n-1 tokens)."""
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}; use 1.0 for the model's own probabilities, "
+                             "or a small value such as 0.01 for near-greedy sampling")
         if idx.dim() != 2:
             raise ValueError(f"idx must be [batch, time], got shape {tuple(idx.shape)}")
         _check_ids(idx, self.vocab_size, "idx")

@@ -10,7 +10,8 @@ class CharTokenizer:
     def __init__(self, text_or_chars: str | list[str]):
         chars = sorted(set(text_or_chars))
         if not chars:
-            raise ValueError("cannot build a vocabulary from empty text")
+            raise ValueError("cannot build a vocabulary from empty text: pass the training text (or its characters), "
+                             "e.g. CharTokenizer(genlib.data.load_shakespeare())")
         self.chars = chars
         self.stoi = {c: i for i, c in enumerate(chars)}
 
@@ -31,5 +32,7 @@ class CharTokenizer:
         ids = ids.tolist() if isinstance(ids, torch.Tensor) else ids
         bad = [i for i in ids if not 0 <= i < self.vocab_size]
         if bad:
-            raise ValueError(f"ids {bad[:5]} are outside the vocabulary 0..{self.vocab_size - 1}")
+            raise ValueError(f"ids {bad[:5]} are outside the vocabulary 0..{self.vocab_size - 1}; decode ids made by "
+                             "this tokenizer or by a model with its vocab_size (a model with a larger vocabulary "
+                             "needs its own tokenizer)")
         return "".join(self.chars[i] for i in ids)
