@@ -85,13 +85,15 @@ def fid(images_a: torch.Tensor, images_b: torch.Tensor | tuple[torch.Tensor, tor
     FIDs computed with the same number of images (this course uses 1,000 against the 9,000 training images).
     """
     if len(images_a) < 2:
-        raise ValueError(f"FID needs at least 2 images per set, got {len(images_a)}")
+        raise ValueError(f"FID needs at least 2 images per set, got {len(images_a)}; pass a batch [N, 1, 28, 28] of "
+                         "many samples (this course scores 1,000)")
     mu_a, cov_a = feature_stats(classifier_features(images_a, classifier))
     if isinstance(images_b, tuple):
         mu_b, cov_b = images_b
     else:
         if len(images_b) < 2:
-            raise ValueError(f"FID needs at least 2 images per set, got {len(images_b)}")
+            raise ValueError(f"FID needs at least 2 images per set, got {len(images_b)}; pass many reference "
+                             "images, or their (mean, cov) from feature_stats")
         mu_b, cov_b = feature_stats(classifier_features(images_b, classifier))
     return frechet_distance(mu_a, cov_a, mu_b, cov_b)
 

@@ -89,7 +89,8 @@ def scatter2d(points: Mapping[str, torch.Tensor] | torch.Tensor, title: str = ""
     for name, p in sets.items():
         p = torch.as_tensor(p).detach().cpu()
         if p.dim() != 2 or p.shape[1] != 2:
-            raise ValueError(f"points must be [N, 2], got {tuple(p.shape)} for {name!r}")
+            raise ValueError(f"points must be [N, 2], got {tuple(p.shape)} for {name!r}; scatter2d draws 2-D "
+                             "points: pick two coordinates with p[:, :2], or project to 2-D first (e.g. torch.pca_lowrank)")
         ax.scatter(p[:, 0].numpy(), p[:, 1].numpy(), s=s, alpha=0.6, label=name or None)
     ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
     if lim is not None:

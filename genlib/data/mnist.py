@@ -19,7 +19,8 @@ def read_idx(path: str | Path) -> np.ndarray:
         raw = f.read()
     magic = int.from_bytes(raw[:4], "big")
     if magic >> 8 != 0x08:  # 0x08 = unsigned byte data
-        raise ValueError(f"{path} is not an unsigned-byte IDX file (magic {magic:#x})")
+        raise ValueError(f"{path} is not an unsigned-byte IDX file (magic {magic:#x}); pass an MNIST file such as "
+                         "t10k-images-idx3-ubyte.gz (load_mnist() finds the bundled ones and checks their sha256)")
     ndim = magic & 0xFF
     shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)

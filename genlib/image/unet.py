@@ -136,6 +136,9 @@ class UNet(nn.Module):
         cfg = self.config
         k = cfg.patch_size * 2 ** (len(cfg.channel_mults) - 1)
         check_image_shape(x, "x", channels=cfg.in_channels, size=None, multiple=k)
+        if not x.is_floating_point():
+            raise ValueError(f"x must be float images scaled to [-1, 1], got dtype {x.dtype}; convert uint8 pixels "
+                             "with x.float() / 127.5 - 1 (or x * 2 - 1 for floats in [0, 1])")
         t = torch.as_tensor(t, device=x.device)
         if t.dim() == 0:
             t = t.expand(x.shape[0])
