@@ -114,6 +114,14 @@ STUCK: dict[str, list[str]] = {
         "Our FIDs (18 to thousands) are not on the published scale: they use the course classifier's 128 features "
         "and N = 1,000; compare only with the same features, reference and N, and with the real floor beside them.",
     ],
+    "12": [
+        "The discriminator step must see `fake.detach()`: without it D's loss also sends gradients into G (and a "
+        "second `backward` through the same fakes fails), so hand-written steps stop matching `gan.gan_step`.",
+        "Pixels are in [-1, 1] (`real = x_train * 2 - 1`, G ends in tanh); a learner who feeds [0, 1] digits to D, or "
+        "shows G's output without mapping it back, gets a D that wins on brightness alone or washed-out pictures.",
+        "The losses never settle and G's loss *rises* at first: that is the game, not a bug. Quality is read from the "
+        "samples and FID beside the real floor, which is why exercise 3 asks what to watch instead.",
+    ],
     "13": [
         "Indices start at 0: ᾱ_t = α_0 ⋯ α_t and `alphas_cumprod[t]` is x_t's, while papers count t from 1; "
         "exercise answers computed by hand from the paper's formulas are off by one step.",

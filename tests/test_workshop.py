@@ -114,8 +114,8 @@ def test_guide_has_two_or_three_stuck_points_per_notebook_and_each_answer():
     guide = workshop.GUIDE.read_text()
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
-        for line in sorted(_solution_lines(nb))[:5]:
-            assert line in guide, f"the guide lacks {path.name}'s answer line {line!r}"
+        missing = [line for line in _solution_lines(nb) if "details>" not in line and line not in guide]
+        assert not missing, f"the guide lacks {path.name}'s answer lines {missing[:3]}"
         assert workshop.readme_run_times((ROOT / "README.md").read_text())[path.name[:2]] in guide
 
 

@@ -452,19 +452,34 @@ assert cov["plain GAN"].modes_covered <= 2 and cov["with minibatch std"].modes_c
 # - **Mode collapse**: G finds a few outputs that fool D and stops there. Counting covered modes on a ring of eight
 #   Gaussians shows it; letting D see a batch statistic (**minibatch std**) fixes it.
 # - Diffusion won on stability and coverage; GAN losses live on inside diffusion systems.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* Rerun section 4 with `seed=1` and `seed=2` in `train_toy`. Does the plain GAN still collapse, and does
 #    minibatch std still cover all modes?
+
+# %% tags=["exercise"]
+# Exercise 1: run train_toy with seed=1 and seed=2, for the plain GAN and with minibatch std, and print each
+# generator's modes covered and high-quality share (gan.mode_coverage of 2,000 samples).
+
+# %% [markdown] tags=["exercise"]
 # 2. *(change the code)* Give the DCGAN discriminator a minibatch-std feature: a subclass of `gan.Discriminator` whose
 #    last linear layer gets one extra input per image, the batch's standard deviation averaged over all the
 #    flattened features (ProGAN appends it as an extra feature map before its last convolution; in our D, whose last
 #    layer is linear, one extra number does the same job). Train the narrow DCGAN with it for the same number of
 #    steps and compare FIDs.
+
+# %% tags=["exercise"]
+# Exercise 2: write MinibatchStdDiscriminator(gan.Discriminator) whose last linear layer gets one more input, the
+# batch's standard deviation averaged over the flattened features; train the narrow DCGAN with it for short_steps
+# and print its FID beside the plain narrow run's.
+
+# %% [markdown] tags=["exercise"]
 # 3. *(open question)* FID fell from the narrow run to the shipped generator, but nothing in training ever computed
 #    it. What could you watch *during* GAN training to know when to stop, given that the losses do not settle?
-#
+
+# %% [markdown] tags=["solution"]
 # <details><summary>Solution</summary>
 #
 # 1. `G_plain, m = train_toy(False, seed=1)` and so on. While developing this notebook we ran seeds 0–4: the plain
