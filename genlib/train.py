@@ -3,7 +3,7 @@
 Every trainer uses it: the notebooks, `genlib.text.pretrain` (a GPT recipe on top), the GAN's two-player step
 and the scripts that make the shipped checkpoints. The learning-rate schedule runs over *progress*, the share
 of the budget used, so a time-limited run ends its decay exactly at the deadline. Long runs can save their
-whole state every few minutes and resume after a crash.
+whole state every few minutes and resume after a crash. Under torchrun it trains data-parallel (genlib.distributed).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
+from genlib import distributed
 from genlib.checkpoints import _atomic_write, save_weights
 from genlib.progress import progress as progress_bar, static_progress
 
@@ -92,10 +93,14 @@ def _as_list(optimizer: torch.optim.Optimizer | list | None, model: nn.Module, l
 
 
 def _save_state(path: Path, model, optimizers, ema, history, first, step, seconds, rng) -> None:
+    # every rank's random state (each draws its own batches); rank 0 writes the file
+    rngs = distributed.gather_objects((None if rng is None else rng.get_state(), torch.get_rng_state()))
+    if not distributed.is_main():
+        return
     state = {"first": first, "model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
              "ema": None if ema is None else (ema.model.state_dict(), ema.updates), "history": asdict(history),
-             "step": step, "seconds": seconds, "rng": None if rng is None else rng.get_state(),
-             "torch_rng": torch.get_rng_state()}
+             "step": step, "seconds": seconds, "rng": rngs[0][0], "torch_rng": rngs[0][1], "ranks": len(rngs),
+             "rank_rngs": rngs[1:]}
     _atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
@@ -108,12 +113,19 @@ def _load_state(path: Path, model, optimizers, ema, rng) -> tuple[History, int, 
     except Exception as e:
         raise RuntimeError(f"cannot resume from {path} ({type(e).__name__}: {e}); it was saved by a different "
                            "model or optimizer. Delete the file to start afresh.") from None
+    ranks, world = state.get("ranks", 1), distributed.world_size()
+    if ranks != world:
+        raise RuntimeError(f"cannot resume from {path}: it was saved by {ranks} process(es) and this run has {world}; "
+                           f"resume with `torchrun --nproc_per_node={ranks}` (plain python for 1), or delete the file "
+                           "to start afresh")
     if ema is not None and state["ema"] is not None:
         ema.model.load_state_dict(state["ema"][0])
         ema.updates = state["ema"][1]
-    if rng is not None and state["rng"] is not None:
-        rng.set_state(state["rng"])
-    torch.set_rng_state(state["torch_rng"])
+    rank = distributed.rank()
+    rng_state, torch_rng = (state["rng"], state["torch_rng"]) if rank == 0 else state["rank_rngs"][rank - 1]
+    if rng is not None and rng_state is not None:
+        rng.set_state(rng_state)
+    torch.set_rng_state(torch_rng)
     return History(**state["history"]), state["first"], state["step"], state["seconds"]
 
 
@@ -138,6 +150,9 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor] | 
     - `state_path`: save everything (weights, optimizers, EMA, history, `rng`'s state) every `state_every`
       seconds, and resume from it if it exists; it is deleted when the run completes.
     - Pass `history` to continue a curve across calls.
+    - Under torchrun, pass the model wrapped by `genlib.distributed.wrap` and give each rank its own batches: the
+      gradients are averaged over the ranks, every rank logs the mean loss and stops at the same step (the first
+      clock to run out decides), the EMA and `eval_fn` see the unwrapped model, and only rank 0 writes files.
     """
     if steps is None and seconds is None:
         raise ValueError("give a budget: steps=..., seconds=..., or both")
@@ -146,6 +161,7 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor] | 
                          f"seconds={seconds}")
     if (loss_fn is None) == (step_fn is None):
         raise ValueError("give exactly one of loss_fn (the usual update) or step_fn (a custom update)")
+    net, main = distributed.unwrap(model), distributed.is_main()  # the plain module: saved, evaluated, averaged
     optimizers = _as_list(optimizer, model, lr)
     bases = [[g["lr"] for g in o.param_groups] for o in optimizers]
     history = history or History()
@@ -153,8 +169,9 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor] | 
     step, done_seconds = 0, 0.0
     state_path = Path(state_path) if state_path is not None else None
     if state_path is not None and state_path.exists():
-        history, first, step, done_seconds = _load_state(state_path, model, optimizers, ema, rng)
-        print(f"resumed from {state_path} at step {step} ({done_seconds:.0f} s done)", flush=True)
+        history, first, step, done_seconds = _load_state(state_path, net, optimizers, ema, rng)
+        if main:
+            print(f"resumed from {state_path} at step {step} ({done_seconds:.0f} s done)", flush=True)
     params = [p for p in model.parameters() if p.requires_grad]
     data = _batches(batches)
 
@@ -178,14 +195,15 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor] | 
         return {"loss": loss.item()}
 
     def run_eval(at: int) -> None:
-        model.eval()
+        net.eval()
         with torch.no_grad():
-            history.evals.append({k: float(v) for k, v in eval_fn(model).items()})
+            history.evals.append({k: float(v) for k, v in eval_fn(net).items()})
         history.eval_steps.append(at)
         model.train()
 
     model.train()
-    bar = progress_bar(total=steps if steps is not None else int(seconds), disable=not progress, desc=desc,
+    bar = progress_bar(total=steps if steps is not None else int(seconds), disable=not (progress and main),
+                       desc=desc,
                        leave=static_progress(),  # a committed notebook keeps the final line; live bars vanish
                unit="step" if steps is not None else "s", initial=step if steps is not None else int(done_seconds))
     start, saved_at = time.perf_counter() - done_seconds, time.perf_counter()
@@ -198,9 +216,9 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor] | 
         out = (step_fn or default_step)(model, next(data))
         out = {"loss": float(out)} if not isinstance(out, dict) else out
         if ema is not None:
-            ema.update(model)
+            ema.update(net)
+        loss = float(out["loss"])
         history.steps.append(first + step)
-        history.loss.append(float(out["loss"]))
         history.lr.append(optimizers[0].param_groups[0]["lr"])
         for k, v in out.items():
             if k != "loss":
@@ -208,23 +226,28 @@ def train(model: nn.Module, loss_fn: Callable[[nn.Module, Any], torch.Tensor] | 
         step += 1
         elapsed = time.perf_counter() - start
         frac = max(step / steps if steps else 0.0, elapsed / seconds if seconds else 0.0)
+        save_now = state_path is not None and frac < 1.0 and time.perf_counter() - saved_at >= state_every
+        if distributed.is_distributed():  # the mean loss over all ranks; stop and save when any rank says so
+            rows = distributed.agree([loss, frac, float(save_now)])
+            loss, frac, save_now = rows[:, 0].mean().item(), rows[:, 1].max().item(), bool(rows[:, 2].max())
+        history.loss.append(loss)
         bar.update(1 if steps is not None else min(int(elapsed), int(seconds)) - bar.n)
         if eval_fn is not None and eval_every and step % eval_every == 0 and frac < 1.0:
             run_eval(first + step - 1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in history.evals[-1].items()})
         elif step % 10 == 1:
             bar.set_postfix(loss=f"{history.loss[-1]:.3f}")
-        if state_path is not None and frac < 1.0 and time.perf_counter() - saved_at >= state_every:
+        if save_now:
             history.seconds = time.perf_counter() - start
-            _save_state(state_path, model, optimizers, ema, history, first, step, history.seconds, rng)
+            _save_state(state_path, net, optimizers, ema, history, first, step, history.seconds, rng)
             saved_at = time.perf_counter()
     bar.close()
     history.seconds = time.perf_counter() - start
     if eval_fn is not None:
         run_eval(first + step - 1)
     model.eval()
-    if checkpoint is not None:
-        save_weights(model, checkpoint)
-    if state_path is not None and state_path.exists():
+    if checkpoint is not None and main:
+        save_weights(net, checkpoint)
+    if state_path is not None and main and state_path.exists():
         state_path.unlink()
     return history

@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from genlib import distributed
 from genlib.text.gpt import GPTConfig
 from genlib.text.lm import next_token_loss, random_batch
 from genlib.text.muon import Muon
@@ -53,6 +54,7 @@ def lr_multiplier(progress: float, recipe: Recipe) -> float:
 
 def make_optimizers(model: nn.Module, recipe: Recipe) -> list[torch.optim.Optimizer]:
     """AdamW as nanoGPT (decay on matrices, none on norms/biases); with 'muon', Muon takes the block matrices."""
+    model = distributed.unwrap(model)  # parameter names without DDP's 'module.' prefix
     matrices = {n: p for n, p in model.named_parameters() if p.dim() == 2 and p.requires_grad}
     others = [p for n, p in model.named_parameters() if p.requires_grad and n not in matrices]
     if recipe.optimizer == "muon":  # Muon orthogonalizes the update of hidden matrices; embeddings stay on AdamW
@@ -74,9 +76,10 @@ def pretrain(model: nn.Module, data: torch.Tensor, recipe: Recipe, *, steps: int
 
     The recipe on top of `genlib.train.train`: its optimizers (`make_optimizers`), its batches, the next-token
     loss and `lr_multiplier` over the share of the budget used. `eval_fn(model)` runs every `eval_every` steps
-    and at the end; `state_path` makes a long run resumable.
+    and at the end; `state_path` makes a long run resumable. Under torchrun (a model wrapped by
+    `genlib.distributed.wrap`) each rank draws its own batches, so the batch is world_size * recipe.batch_size.
     """
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(distributed.rank_seed(seed))
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
         x, y = random_batch(data, recipe.block_size, recipe.batch_size, g)
