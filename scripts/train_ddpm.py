@@ -6,6 +6,11 @@
     python scripts/train_ddpm.py --scale gpu-full       # a bigger U-Net on a GPU
     python scripts/train_ddpm.py --prediction edm --name ddpm_mnist_edm --no-register   # EDM's preconditioning
     python scripts/train_ddpm.py --min-snr-gamma 5 --batch-size 128 --model-json '{"base_channels": 48}' ...
+    torchrun --nproc_per_node=4 scripts/train_ddpm.py --scale gpu-full --no-register   # data-parallel on 4 GPUs
+
+Under torchrun every process trains on --batch-size images of its own (the batch is N times larger; one process
+with an N-times batch gives the same weights, tests/test_distributed.py checks it), and only rank 0 measures,
+saves and registers (genlib.distributed: NCCL between GPUs, gloo between CPU processes).
 
 Recipe options (benchmarks/ddpm_variants.py compares them at equal training minutes): --prediction edm trains
 genlib.diffusion.edm's preconditioned denoiser (log-normal noise levels, --schedule-share of them at the DDPM
@@ -32,6 +37,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from genlib import distributed  # noqa: E402
 from genlib.checkpoints import checkpoint_dir, register, save_weights  # noqa: E402
 from genlib.data import load_mnist  # noqa: E402
 from genlib.device import get_device, scale, seed_everything  # noqa: E402
@@ -69,15 +75,18 @@ def loss_function(settings: dict, ab: torch.Tensor, g: torch.Generator):
 def train_recipe(settings: dict, *, minutes: float | None = None, steps: int | None = None,
                  state_path: Path | None = None, device: torch.device | None = None,
                  progress: bool = True) -> tuple[torch.nn.Module, History]:
-    """Train a U-Net on the MNIST training digits by `settings` on a budget of minutes and/or steps: (EMA, History)."""
+    """Train a U-Net on the MNIST training digits by `settings` on a budget of minutes and/or steps: (EMA, History).
+
+    Under torchrun each rank draws its own batches and noise; the weights and the EMA are the same on every rank.
+    """
     seed_everything(settings["seed"])
     device = device or get_device()
     ab = alphas_cumprod(linear_betas(settings["timesteps"]))
     images, _ = load_mnist("train")
     data = (images * 2 - 1).to(device)
-    g = torch.Generator().manual_seed(settings["seed"])
-    model = UNet(settings["model"]).to(device)
-    ema = EMA(model, settings["ema_decay"])
+    g = torch.Generator().manual_seed(distributed.rank_seed(settings["seed"]))  # rank 0: the seed itself
+    model = distributed.wrap(UNet(settings["model"]).to(device))  # DDP under torchrun, else the U-Net itself
+    ema = EMA(distributed.unwrap(model), settings["ema_decay"])
     opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.0)
     loss_fn = loss_function(settings, ab, g)
 
@@ -143,11 +152,19 @@ def main() -> None:
     if not 0 < minutes <= MAX_MINUTES:
         raise SystemExit(f"--minutes must lie in (0, {MAX_MINUTES}], got {minutes}")
     settings["minutes"] = minutes
-    device = get_device()
-    print(f"U-Net with {count_parameters(UNet(settings['model'])):,} parameters on {device}; training for "
-          f"{minutes:g} minutes", flush=True)
+    ctx = distributed.setup()  # one process, or this rank of a torchrun group
+    device = ctx.device
+    if ctx.world_size > 1:
+        settings["world_size"] = ctx.world_size  # batch_size is per process
+    if ctx.is_main:
+        print(f"U-Net with {count_parameters(UNet(settings['model'])):,} parameters on {device}"
+              f"{f' x {ctx.world_size} processes' if ctx.world_size > 1 else ''}; training for {minutes:g} minutes",
+              flush=True)
     net, history = train_recipe(settings, minutes=minutes, state_path=STATE_DIR / f"{args.name}.state.pt",
-                                device=device)
+                                device=device, progress=ctx.is_main)
+    if not ctx.is_main:  # rank 0 alone measures, saves and registers
+        distributed.cleanup()
+        return
     curve = [[s + 1, round(e["loss"], 5)] for s, e in zip(history.eval_steps, history.evals)]
     seconds, step = history.seconds, len(history.steps)
     settings["steps"] = step
@@ -158,6 +175,7 @@ def main() -> None:
     print(f"saved EMA weights to {path} ({path.stat().st_size / 1e6:.2f} MB)", flush=True)
     measure_and_register(net, path, settings, seconds, curve, name=None if args.no_register else args.name,
                          fid_n=args.fid_n, device=device)
+    distributed.cleanup()
 
 
 def measure_and_register(net: torch.nn.Module, path: Path, settings: dict, seconds: float, curve: list,

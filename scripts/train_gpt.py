@@ -3,6 +3,13 @@
     python scripts/train_gpt.py                      # cpu-small: a 1.2M-parameter GPT, 55 minutes on a laptop CPU
     python scripts/train_gpt.py --scale gpu-full     # nanoGPT's 'baby GPT' size, a few minutes on a GPU
     python scripts/train_gpt.py --minutes 5 --out /tmp/gpt.pt --no-register   # a quick try
+    torchrun --nproc_per_node=8 scripts/train_gpt.py --scale gpu-full           # data-parallel on 8 GPUs
+    torchrun --nproc_per_node=2 scripts/train_gpt.py --minutes 1 --no-register --out /tmp/gpt.pt   # 2 CPU processes
+
+Under torchrun (genlib.distributed: NCCL between GPUs, gloo between CPU processes) every process trains on the
+recipe's batch_size windows of its own, so the batch is N times larger (one process with an N-times batch gives
+the same weights; tests/test_distributed.py checks it), all stop at the same step, and rank 0 alone measures,
+saves and registers.
 
 The recipe is the one benchmarks/gpt_vs_nanogpt.py measures (RoPE, RMSNorm, Muon, warm-up/stable/decay),
 scaled up. The weights are written atomically; the manifest records the hash, settings, the training
@@ -19,8 +26,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from genlib import distributed  # noqa: E402
 from genlib.checkpoints import checkpoint_dir, register, save_weights  # noqa: E402
-from genlib.device import get_device, scale, seed_everything  # noqa: E402
+from genlib.device import scale, seed_everything  # noqa: E402
 from genlib.text.gpt import GPT, GPTConfig  # noqa: E402
 from genlib.text.lm import evaluate_loss, sequential_batches  # noqa: E402
 from genlib.text.pretrain import Recipe, pretrain  # noqa: E402
@@ -54,30 +62,41 @@ def main() -> int:
     minutes = args.minutes if args.minutes is not None else s["minutes"]
     if not 0 < minutes <= 600:
         parser.error(f"--minutes must be in (0, 600], got {minutes}")
-    device = get_device()
+    ctx = distributed.setup()  # one process, or this rank of a torchrun group
+    device = ctx.device
     seed_everything(args.seed)
     train, val = encoded_splits()
-    model = GPT(config).to(device)
-    print(f"{which}: {model.num_params() / 1e6:.2f}M parameters on {device}, {minutes:g} minutes", flush=True)
+    model = distributed.wrap(GPT(config).to(device))  # DDP under torchrun, else the GPT itself
+    if ctx.world_size > 1:
+        torch.manual_seed(distributed.rank_seed(args.seed))  # each rank its own dropout masks
+    net = distributed.unwrap(model)
+    if ctx.is_main:
+        print(f"{which}: {net.num_params() / 1e6:.2f}M parameters on {device}"
+              f"{f' x {ctx.world_size} processes' if ctx.world_size > 1 else ''}, {minutes:g} minutes", flush=True)
     probe = sequential_batches(val, config.block_size, 64)[:4]
     hist = pretrain(model, train, recipe, seconds=60 * minutes, seed=args.seed, device=device, eval_every=500,
                     eval_fn=lambda m: {"val_loss_probe": round(evaluate_loss(m, probe, device), 4)},
+                    progress=ctx.is_main,
                     state_path=Path(__file__).resolve().parents[1] / "build" / f"{CHECKPOINT}.state.pt")  # resumable
-    val_loss = evaluate_loss(model, sequential_batches(val, config.block_size, 64), device)
+    if not ctx.is_main:  # rank 0 alone measures, saves and registers
+        distributed.cleanup()
+        return 0
+    val_loss = evaluate_loss(net, sequential_batches(val, config.block_size, 64), device)
     print(f"{len(hist.steps)} steps in {hist.seconds:.0f} s; validation loss {val_loss:.4f} nats/char", flush=True)
     out = args.out or checkpoint_dir() / f"{CHECKPOINT}.pt"
-    save_weights(model, out)
+    save_weights(net, out)
     if not args.no_register:
         entry = register(CHECKPOINT, out, script="scripts/train_gpt.py",
                          settings={"scale": which, "config": asdict(config), "recipe": asdict(recipe),
                                    "minutes": minutes, "seed": args.seed, "device": str(device),
-                                   "threads": torch.get_num_threads()},
+                                   "threads": torch.get_num_threads(), "world_size": ctx.world_size},
                          metric={"name": "val_loss", "value": round(val_loss, 4), "unit": "nats per character",
                                  "split": "last 10% of Tiny Shakespeare, every character, "
                                           f"non-overlapping {config.block_size}-character windows"},
                          train_seconds=round(hist.seconds, 1), steps=len(hist.steps),
-                         params=model.num_params(), loss_curve=[round(x, 3) for x in hist.loss[::max(1, len(hist.loss) // 200)]])
+                         params=net.num_params(), loss_curve=[round(x, 3) for x in hist.loss[::max(1, len(hist.loss) // 200)]])
         print(f"registered {CHECKPOINT}: {entry['bytes'] / 1e6:.1f} MB, sha256 {entry['sha256'][:12]}…")
+    distributed.cleanup()
     return 0
 
 
