@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from genlib import checkpoints as ck
-from genlib import data, device, diffusion, metrics, viz
+from genlib import data, device, diffusion, distributed, metrics, viz
 from genlib.data import files, mnist
 from genlib.diffusion import ddpm, edm
 from genlib.image import classifier, gan, unet, vae
@@ -100,6 +100,17 @@ def resume_other_model(env):
         train(nn.Linear(3, 1), lambda m, b: m(b).pow(2).mean(), _crash_after(batch, 2), steps=5,
               state_path=state, state_every=0, progress=False)
     train(nn.Linear(3, 2), lambda m, b: m(b).pow(2).mean(), batch, steps=5, state_path=state, progress=False)
+
+
+def resume_on_other_process_count(env):
+    """A state saved by a 2-process torchrun run, resumed by plain python (one process)."""
+    state = env.tmp_path / "state.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(nn.Linear(3, 1), mse, _crash_after(lambda: torch.ones(2, 3), 2), steps=5, state_path=state,
+              state_every=0, progress=False)
+    saved = torch.load(state, weights_only=True)
+    torch.save({**saved, "ranks": 2, "rank_rngs": [(None, torch.get_rng_state())]}, state)
+    train(nn.Linear(3, 1), mse, lambda: torch.ones(2, 3), steps=5, state_path=state, progress=False)
 
 
 def _crash_after(batch, n):
@@ -187,6 +198,13 @@ CASES = [
     pytest.param(resume_other_model, RuntimeError,
                  r"(?s)cannot resume from .*state.pt .*saved by a different model or optimizer\. Delete the file",
                  id="train-resume-other-model"),
+    pytest.param(resume_on_other_process_count, RuntimeError,
+                 r"saved by 2 process\(es\) and this run has 1; resume with `torchrun --nproc_per_node=2`.*or delete",
+                 id="train-resume-on-other-process-count"),
+    pytest.param(lambda env: (env.monkeypatch.setenv("WORLD_SIZE", "2"), env.monkeypatch.delenv("RANK", raising=False),
+                              distributed.setup("cpu")), RuntimeError,
+                 r"WORLD_SIZE=2 is set but RANK or MASTER_ADDR is not: start data-parallel runs with `torchrun "
+                 r"--nproc_per_node=N", id="distributed-without-torchrun"),
     # text: tokenizers, models, decoding
     pytest.param(lambda env: tokenizers.CharTokenizer("abc").encode("a bz"),
                  ValueError, r"characters not in the vocabulary: ' z'.*so remove or replace these",
