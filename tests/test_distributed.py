@@ -116,7 +116,9 @@ def _free_port() -> int:
 def ranks(tmp_path_factory):
     """Run this file under torchrun with two CPU processes; their results, rank 0 first."""
     out = tmp_path_factory.mktemp("ddp")
-    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", MPLBACKEND="Agg")
+    env = dict(os.environ, OMP_NUM_THREADS="1", MPLBACKEND="Agg")
+    if sys.platform.startswith("linux"):
+        env["GLOO_SOCKET_IFNAME"] = "lo"  # loopback only: the tests run offline
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={WORLD}", "--nnodes=1",
            "--master_addr=127.0.0.1", f"--master_port={_free_port()}", __file__, str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
