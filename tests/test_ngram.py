@@ -88,7 +88,7 @@ def test_neural_bigram_converges_to_the_counting_bigram(shakespeare):
     model = NeuralBigram(tok.vocab_size)
     assert evaluate_loss(model, batches) == pytest.approx(math.log(tok.vocab_size))  # starts uniform
     train(model, next_token_loss, lambda: random_batch(train_ids, 64, 256, g), steps=100, lr=0.5, progress=False,
-          lr_schedule=lambda step: cosine_lr(step, 100, min_ratio=0.01))
+          lr_schedule=lambda p: cosine_lr(p, min_ratio=0.01))
     assert abs(evaluate_loss(model, batches) - counting) < 0.01
 
 
