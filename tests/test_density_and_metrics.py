@@ -70,10 +70,13 @@ def test_bernoulli_mixture_log_prob_and_fit():
 
 
 def test_nearest_neighbour_distance_brute_force():
-    a, b = torch.randn(30, 5), torch.randn(40, 5)
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(30, 5, generator=g), torch.randn(40, 5, generator=g)
     brute = torch.tensor([min((x - y).norm() for y in b) for x in a])
     assert torch.allclose(metrics.nearest_neighbour_distance(a, b, chunk=7), brute, atol=1e-5)
     assert metrics.nearest_neighbour_distance(b[:5], b).abs().max() < 1e-3  # copies are at distance 0
+    digits = torch.rand(50, 784, generator=g)  # MNIST-sized vectors, where float32's shortcut lost ~1e-3
+    assert metrics.nearest_neighbour_distance(digits[:10], digits).abs().max() < 1e-5
     with pytest.raises(ValueError, match="features"):
         metrics.nearest_neighbour_distance(torch.randn(2, 3), torch.randn(2, 4))
 
