@@ -1,12 +1,14 @@
 """DDPM training recipes side by side at equal training minutes: FID at 10 and 20 DPM++ 2M Karras steps, KID, novelty.
 
     python benchmarks/ddpm_variants.py --minutes 8                          # every variant, 8 CPU-minutes each
-    python benchmarks/ddpm_variants.py --minutes 8 --variants v edm --deadline 09:15
+    python benchmarks/ddpm_variants.py --base-steps 2094 --variants edm-b128 --deadline 09:15   # the shipped
+                                                # recipe's steps in 8 CPU-minutes, as compute for every variant
 
 Each variant trains the course's U-Net with scripts/train_ddpm.py's recipe (genlib.train.train, one CPU thread)
-for the same CPU time: a short calibration measures its CPU seconds per step, and the run gets minutes * 60 /
-(seconds per step) steps, so a variant is not favoured by a quieter machine (wall time on the shared 2-core CPU
-varies with the other jobs; CPU time much less). Then its EMA weights draw N = 1,000 samples (seed 0) with DPM++ 2M
+on the same compute, not the same wall time (which on the shared 2-core CPU varies with the other jobs): with
+--minutes a short calibration measures its CPU seconds per step and the run gets minutes * 60 / (seconds per step)
+steps; with --base-steps it gets the shipped recipe's steps divided by its cost per step relative to that recipe
+(timed in alternation; 1 for the same U-Net and batch), which is steadier on a busy machine. Then its EMA weights draw N = 1,000 samples (seed 0) with DPM++ 2M
 Karras at 20 and 10 steps, and at 20 steps with x0 clipped to [-1, 1] (ClipX0, an option, to measure its
 effect), scored against the 9,000 training digits on the course classifier's features: FID, KID (mean ± std over
 100 subsets), and the mean nearest-neighbour pixel distance to the training digits beside that of the 1,000
@@ -77,6 +79,16 @@ def cpu_seconds_per_step(settings: dict, calib_steps: int = 30, warm: int = 8) -
     return (time.process_time() - t0) / calib_steps
 
 
+def relative_cost(settings: dict, rounds: int = 3) -> float:
+    """CPU time per step of this recipe over the shipped one's, timed in alternation so the machine's load cancels;
+    exactly 1 when the U-Net and batch size are the shipped ones (the losses differ by a few elementwise ops)."""
+    base = recipe_settings("cpu-small", settings["seed"])
+    if settings["model"] == base["model"] and settings["batch_size"] == base["batch_size"]:
+        return 1.0
+    ratios = [cpu_seconds_per_step(settings, 10, 3) / cpu_seconds_per_step(base, 10, 3) for _ in range(rounds)]
+    return sorted(ratios)[len(ratios) // 2]
+
+
 def measure(net: torch.nn.Module, settings: dict, ref: dict, n: int, seed: int) -> dict:
     """FID/KID at 20 and 10 DPM++ 2M Karras steps (and 20 with x0 clipped), and the nearest-neighbour distance."""
     ab = alphas_cumprod(linear_betas(settings["timesteps"]))
@@ -120,24 +132,29 @@ def write_report(cache: dict, path: Path) -> None:
     floor = cache.get("floor", {})
     lines = ["# DDPM training recipes at equal training minutes (MNIST, one CPU thread)", "",
              "Each row trains the course U-Net (scripts/train_ddpm.py's recipe, `genlib.train.train`, AdamW with "
-             "warm-up and cosine decay over the budget, EMA with warm-up) for the same CPU time on one thread, "
+             "warm-up and cosine decay over the budget, EMA with warm-up) on the same compute on one thread, "
              "then samples N = 1,000 digits (seed 0) with its EMA weights. FID and KID (in the features' units, mean ± std over 100 "
              "subsets) against the 9,000 training digits on the course classifier's features; lower is better. "
              "@20 and @10: DPM++ 2M Karras at 20 and 10 steps; @20 clip: the same 20 steps with x̂0 clipped to "
              "[-1, 1] (`as_noise_predictor(..., clip_x0=True)`, an option, off by default). NN: mean "
              "nearest-neighbour pixel distance (images in [0, 1], 784 pixels) of the @20 samples to the training "
              "digits; the validation digits' is the novelty reference (a copying model would score far below it). "
-             "Steps = CPU minutes × 60 / the recipe's CPU seconds per step (calibrated before each run), so a "
-             "variant is not favoured by a quieter machine; wall minutes are what the shared 2-core machine took.",
-             "", "| variant | what | params | CPU min | wall min | steps | FID@20 | FID@10 | FID@20 clip | "
-             "KID@20 | KID@10 | NN@20 |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "Budget: either CPU minutes (steps = minutes × 60 / the recipe's CPU seconds per step, calibrated "
+             "just before the run; on the shared machine that calibration swings by ±20% for the same network, "
+             "so same-network rows then differ in steps by noise), or the shipped recipe's steps scaled by the "
+             "variant's cost per step relative to it (timed in alternation; exactly 1 for the same U-Net and "
+             "batch), which gives equal compute exactly. CPU and wall minutes are what the run took on the shared "
+             "2-core machine.",
+             "", "| variant | what | params | budget | CPU min | wall min | steps | FID@20 | FID@10 | FID@20 clip | "
+             "KID@20 | KID@10 | NN@20 |", "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in cache["rows"].items():
-        lines.append(f"| {name} | {r['what']} | {r['params'] / 1e6:.2f}M | {r['cpu_minutes']:.1f} | "
+        budget = r.get("budget", f"{r.get('cpu_minutes_budget', 0):g} CPU min")
+        lines.append(f"| {name} | {r['what']} | {r['params'] / 1e6:.2f}M | {budget} | {r['cpu_minutes']:.1f} | "
                      f"{r['wall_minutes']:.1f} | {r['steps']:,} | {r['fid_20']:.2f} | {r['fid_10']:.2f} | "
                      f"{r['fid_20clip']:.2f} | {r['kid_20']:.0f} ± {r['kid_std_20']:.0f} | "
                      f"{r['kid_10']:.0f} ± {r['kid_std_10']:.0f} | {r['nn_20']:.2f} |")
     if floor:
-        lines.append(f"| real (validation, N = {floor['n_val']:,}) | real floor | | | | | {floor['fid']:.2f} | "
+        lines.append(f"| real (validation, N = {floor['n_val']:,}) | real floor | | | | | | {floor['fid']:.2f} | "
                      f"{floor['fid']:.2f} | | {floor['kid']:.0f} ± {floor['kid_std']:.0f} | | {floor['nn']:.2f} |")
     if cache.get("note"):
         lines += ["", cache["note"]]
@@ -146,7 +163,10 @@ def write_report(cache: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, required=True, help="CPU minutes of training per variant")
+    how = parser.add_mutually_exclusive_group(required=True)
+    how.add_argument("--minutes", type=float, help="CPU minutes of training per variant")
+    how.add_argument("--base-steps", type=int, help="the shipped recipe's compute in its steps: a variant trains "
+                        "base_steps / relative_cost steps (the calibrated --minutes can swing ±20%% on a busy machine)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=tuple(VARIANTS))
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
@@ -166,7 +186,7 @@ def main() -> None:
     BUILD.mkdir(parents=True, exist_ok=True)
     last_wall = None
     for name in args.variants:
-        if name in cache["rows"] and cache["rows"][name]["cpu_minutes_budget"] == args.minutes and not args.redo:
+        if name in cache["rows"] and not args.redo:
             print(f"{name}: cached", flush=True)
             continue
         if args.deadline and last_wall is not None:
@@ -180,16 +200,21 @@ def main() -> None:
         what, overrides = VARIANTS[name]
         settings = recipe_settings("cpu-small", args.seed, **copy.deepcopy(overrides))
         t_start = time.perf_counter()
-        per_step = cpu_seconds_per_step(settings)
-        steps = max(1, round(args.minutes * 60 / per_step))
-        print(f"{name}: {per_step:.3f} CPU s/step -> {steps} steps", flush=True)
+        if args.minutes is not None:
+            per_step = cpu_seconds_per_step(settings)
+            steps, budget = max(1, round(args.minutes * 60 / per_step)), f"{args.minutes:g} CPU min"
+            print(f"{name}: {per_step:.3f} CPU s/step -> {steps} steps", flush=True)
+        else:
+            cost = relative_cost(settings)
+            steps, budget = max(1, round(args.base_steps / cost)), f"{args.base_steps} shipped-recipe steps"
+            print(f"{name}: {cost:.2f}x the shipped recipe's cost per step -> {steps} steps", flush=True)
         cpu0 = time.process_time()
         net, history = train_recipe(settings, steps=steps, state_path=BUILD / f"{name}.state.pt", progress=False)
         cpu_train = time.process_time() - cpu0
         save_weights(net, BUILD / f"{name}.pt")
         (BUILD / f"{name}.json").write_text(json.dumps({**settings, "steps": steps}, indent=1))
         row = {"what": what, "settings": {**settings, "steps": steps}, "params": count_parameters(net),
-               "cpu_minutes_budget": args.minutes, "cpu_minutes": round(cpu_train / 60, 2),
+               "budget": budget, "cpu_minutes": round(cpu_train / 60, 2),
                "wall_minutes": round(history.seconds / 60, 2), "steps": steps,
                "final_loss": round(sum(history.loss[-100:]) / len(history.loss[-100:]), 4)}
         print(f"{name}: trained {steps} steps, {row['cpu_minutes']} CPU min, {row['wall_minutes']} wall min, "
