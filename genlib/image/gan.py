@@ -44,17 +44,19 @@ def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 class Generator(nn.Module):
-    """DCGAN generator: z [N, latent_dim] -> a [width, 7, 7] map -> two stride-2 transposed convs -> tanh [N, 1, 28, 28]."""
+    """DCGAN generator: z [N, latent_dim] -> a [width, 7, 7] map -> two stride-2 transposed convs (7 -> 14 -> 28)
+    -> a 3x3 conv to one channel -> tanh: images [N, 1, 28, 28] in [-1, 1]."""
 
     def __init__(self, latent_dim: int = 64, width: int = 64):
         super().__init__()
-        if latent_dim < 1 or width < 2:
-            raise ValueError(f"latent_dim must be >= 1 and width >= 2, got {latent_dim} and {width}")
+        if latent_dim < 1 or width < 4:
+            raise ValueError(f"latent_dim must be >= 1 and width >= 4, got {latent_dim} and {width}")
         self.latent_dim, w = latent_dim, width
         self.net = nn.Sequential(
             nn.Linear(latent_dim, w * 7 * 7, bias=False), nn.Unflatten(1, (w, 7, 7)), nn.BatchNorm2d(w), nn.ReLU(),
-            nn.ConvTranspose2d(w, w // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(),  # 7 -> 14
-            nn.ConvTranspose2d(w // 2, 1, 4, 2, 1), nn.Tanh(),                                    # 14 -> 28
+            nn.ConvTranspose2d(w, w // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(w // 2), nn.ReLU(),       # 7 -> 14
+            nn.ConvTranspose2d(w // 2, w // 4, 4, 2, 1, bias=False), nn.BatchNorm2d(w // 4), nn.ReLU(),  # 14 -> 28
+            nn.Conv2d(w // 4, 1, 3, 1, 1), nn.Tanh(),                                                    # -> pixels
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -91,7 +93,8 @@ def check_discriminator_input(x: torch.Tensor) -> None:
 
 
 class Discriminator(nn.Module):
-    """DCGAN discriminator: [N, 1, 28, 28] image in [-1, 1] -> two stride-2 convs with LeakyReLU -> one logit [N]."""
+    """DCGAN discriminator: [N, 1, 28, 28] image in [-1, 1] -> two stride-2 convs with LeakyReLU (batch norm after
+    the second, as in DCGAN) -> one logit [N]."""
 
     def __init__(self, width: int = 32):
         super().__init__()
@@ -100,7 +103,7 @@ class Discriminator(nn.Module):
         w = width
         self.net = nn.Sequential(
             nn.Conv2d(1, w, 4, 2, 1), nn.LeakyReLU(0.2),                                  # 28 -> 14
-            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2),                              # 14 -> 7
+            nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2),  # 14 -> 7
             nn.Flatten(), nn.Linear(2 * w * 7 * 7, 1),
         )
 
