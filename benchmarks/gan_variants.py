@@ -1,4 +1,4 @@
-"""Why the shipped DCGAN stopped at FID 627: train variants of it for the same budget and score each one.
+"""Why the old shipped DCGAN stopped at FID 627: train variants of its recipe for the same number of steps and score each.
 
     OMP_NUM_THREADS=1 python benchmarks/gan_variants.py --name base --steps 1500
     OMP_NUM_THREADS=1 python benchmarks/gan_variants.py --name ema --ema 0.999 --steps 1500
