@@ -6,7 +6,8 @@
 
 The course's one loop (genlib.train.train) plays gan.gan_step rounds: Adam (beta1 = 0.5) at the settings'
 learning rate for the first half of the budget, then decaying linearly to 0, with an exponential moving average
-(EMA) of the generator's weights, which is what ships (unless the raw generator scores better at the end). Its state is saved to build/ every few minutes, and a
+(EMA) of the generator's weights, which is what ships (unless the raw generator scores better at the end). Its
+state is saved to build/ every few minutes (a --no-register trial uses its own file), and a
 rerun after a crash resumes. Every --eval-every steps it records the training curve: both losses, D's mean
 output on real and fake batches, the FID of 1,000 samples of the EMA generator (and of the raw one), and D's mean
 output on 1,000 training digits and on the 1,000 validation digits (the shipped run's curve predates those two;
@@ -108,7 +109,8 @@ def main() -> None:
 
     history = train(pair, None, batch, steps=args.steps, seconds=60 * s["minutes"], optimizer=[opt_g, opt_d],
                     lr_schedule=lambda p: min(1.0, 2 * (1 - p)), step_fn=step_fn, ema=ema, eval_fn=curve_point,
-                    eval_every=args.eval_every, state_path=STATE_DIR / f"dcgan_mnist{'.trial' if args.no_register else ''}.state.pt", state_every=180,
+                    eval_every=args.eval_every, state_every=180,
+                    state_path=STATE_DIR / f"dcgan_mnist{'.trial' if args.no_register else ''}.state.pt",
                     rng=data_g, desc="DCGAN")
     s["steps_played"] = len(history.steps)
     scores = {"ema": fid_of(ema.model["G"]), "raw": fid_of(G)}

@@ -572,8 +572,8 @@ assert cov["plain GAN"].modes_covered <= 2 and cov["with minibatch std"].modes_c
 #    same. The short run is not limited by collapse; the feature matters most when G out-paces D, as in
 #    section 4, and in long runs, where collapse has time to set in.
 # 3. A cheap FID every few hundred steps (the shipped run's curve), keeping the best checkpoint; a fixed grid of
-#    samples from the *same* z each time, which shows collapse as rows that become alike; or track mode or class coverage (the share of each digit our classifier finds in the
-#    samples); or, as section 3 did, D's output on held-out real images: when it falls below D's output on the
-#    training images, D is memorizing and G's gains will slow. GAN quality can get worse again late in training, so
+#    samples from the *same* z each time, which shows collapse as rows that become alike; mode or class coverage
+#    (the share of each digit our classifier finds in the samples); or, as section 3 did, D's output on held-out
+#    real images: when it falls below D's output on the training images, D is memorizing and G's gains will slow. GAN quality can get worse again late in training, so
 #    "the last checkpoint" is not always the best.
 # </details>
