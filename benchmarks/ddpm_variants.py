@@ -8,9 +8,9 @@ Each variant trains the course's U-Net with scripts/train_ddpm.py's recipe (genl
 on the same compute, not the same wall time (which on the shared 2-core CPU varies with the other jobs): with
 --minutes a short calibration measures its CPU seconds per step and the run gets minutes * 60 / (seconds per step)
 steps; with --base-steps it gets the shipped recipe's steps divided by its cost per step relative to that recipe
-(timed in alternation; 1 for the same U-Net and batch), which is steadier on a busy machine. Then its EMA weights draw N = 1,000 samples (seed 0) with DPM++ 2M
-Karras at 20 and 10 steps, and at 20 steps with x0 clipped to [-1, 1] (ClipX0, an option, to measure its
-effect), scored against the 9,000 training digits on the course classifier's features: FID, KID (mean ± std over
+(timed in alternation; 1 for the same U-Net and batch), which is steadier on a busy machine. Then its EMA
+weights draw N = 1,000 samples (seed 0) with DPM++ 2M Karras at 20 and 10 steps, and at 20 steps with x0 clipped
+to [-1, 1] (ClipX0, an option, to measure its effect), scored against the 9,000 training digits on the course classifier's features: FID, KID (mean ± std over
 100 subsets), and the mean nearest-neighbour pixel distance to the training digits beside that of the 1,000
 validation digits (novelty: a copying model scores far below validation). Rows are cached in
 benchmarks/results/ddpm_variants.json, the EMA weights saved to build/ddpm_variants/<variant>.pt (ignored), and
@@ -133,7 +133,8 @@ def write_report(cache: dict, path: Path) -> None:
     lines = ["# DDPM training recipes at equal training minutes (MNIST, one CPU thread)", "",
              "Each row trains the course U-Net (scripts/train_ddpm.py's recipe, `genlib.train.train`, AdamW with "
              "warm-up and cosine decay over the budget, EMA with warm-up) on the same compute on one thread, "
-             "then samples N = 1,000 digits (seed 0) with its EMA weights. FID and KID (in the features' units, mean ± std over 100 "
+             "then samples N = 1,000 digits (seed 0) with its EMA weights. FID and KID (in the features' units, "
+             "mean ± std over 100 "
              "subsets) against the 9,000 training digits on the course classifier's features; lower is better. "
              "@20 and @10: DPM++ 2M Karras at 20 and 10 steps; @20 clip: the same 20 steps with x̂0 clipped to "
              "[-1, 1] (`as_noise_predictor(..., clip_x0=True)`, an option, off by default). NN: mean "
@@ -166,7 +167,8 @@ def main() -> None:
     how = parser.add_mutually_exclusive_group(required=True)
     how.add_argument("--minutes", type=float, help="CPU minutes of training per variant")
     how.add_argument("--base-steps", type=int, help="the shipped recipe's compute in its steps: a variant trains "
-                        "base_steps / relative_cost steps (the calibrated --minutes can swing ±20%% on a busy machine)")
+                        "base_steps / relative_cost steps (the calibrated --minutes can swing ±20%% on a busy "
+                        "machine)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=tuple(VARIANTS))
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
