@@ -12,9 +12,9 @@ steps; with --base-steps it gets the shipped recipe's steps divided by its cost 
 weights draw N = 1,000 samples (seed 0) with DPM++ 2M Karras at 20 and 10 steps, and at 20 steps with x0 clipped
 to [-1, 1] (ClipX0, an option, to measure its effect), scored against the 9,000 training digits on the course
 classifier's features: FID, KID (mean ± std over 100 subsets), and the mean nearest-neighbour pixel distance to
-the training digits beside that of the 1,000 validation digits (novelty: a copying model scores far below validation). Rows are cached in
-benchmarks/results/ddpm_variants.json, the EMA weights saved to build/ddpm_variants/<variant>.pt (ignored), and
-benchmarks/results/ddpm_variants.md is rewritten after every row.
+the training digits beside that of the 1,000 validation digits (novelty: a copying model scores far below
+validation). Rows are cached in benchmarks/results/ddpm_variants.json, the EMA weights saved to
+build/ddpm_variants/<variant>.pt (ignored), and benchmarks/results/ddpm_variants.md is rewritten after every row.
 """
 from __future__ import annotations
 
