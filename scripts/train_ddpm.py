@@ -93,14 +93,10 @@ def train_recipe(settings: dict, *, minutes: float | None = None, steps: int | N
     def batch() -> torch.Tensor:
         return data[torch.randint(len(data), (settings["batch_size"],), generator=g).to(device)]
 
-    def log(m: torch.nn.Module) -> dict[str, float]:  # the mean training loss of the last 100 steps, for the curve
-        return {"loss": sum(history.loss[-100:]) / len(history.loss[-100:])}
-
     # the learning rate warms up over the first 1% of the budget, then decays (cosine) to 10% at the end
-    history = History()
     history = train(model, loss_fn, batch, seconds=None if minutes is None else minutes * 60, steps=steps,
                     optimizer=opt, lr_schedule=lambda p: cosine_lr(p, warmup=0.01, min_ratio=0.1), grad_clip=1.0,
-                    ema=ema, eval_fn=log, eval_every=100, state_path=state_path, rng=g, history=history,
+                    ema=ema, state_path=state_path, rng=g,
                     desc="DDPM", progress=progress)
     return ema.model, history
 
@@ -165,7 +161,8 @@ def main() -> None:
     if not ctx.is_main:  # rank 0 alone measures, saves and registers
         distributed.cleanup()
         return
-    curve = [[s + 1, round(e["loss"], 5)] for s, e in zip(history.eval_steps, history.evals)]
+    losses = history.loss  # the curve: the mean training loss of each 100 steps (a resumed run keeps all of them)
+    curve = [[s + 100, round(sum(losses[s:s + 100]) / 100, 5)] for s in range(0, len(losses) - 99, 100)]
     seconds, step = history.seconds, len(history.steps)
     settings["steps"] = step
     print(f"trained {step} steps in {seconds:.0f} s", flush=True)
