@@ -4,6 +4,7 @@ Their asserts compare at equal steps or tokens, never by wall-clock races (those
 can make them slower but must not change what they find. Notebooks 06 (a GPT recipe race) and 14 (DDPM
 training) are the two that train the most, so they run again here beside a busy loop.
 """
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +14,15 @@ NOTEBOOKS = ["notebooks/06_training_a_gpt.ipynb", "notebooks/14_ddpm.ipynb"]
 
 
 def test_training_notebooks_pass_beside_a_cpu_hog():
+    # The kernels run as a learner does after reading describe()'s warning: one torch thread per free core. With
+    # two threads beside the hog, torch's threads wait on each other and notebook 06 took over 13 minutes here
+    # instead of 38 s (the 10-400x slowdown the warning is about).
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])  # one core, fully busy
     try:
         out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
                               "--nbval-current-env", "--nbval-cell-timeout=900", *NOTEBOOKS],
-                             cwd=ROOT, capture_output=True, text=True, timeout=1800)
+                             cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env)
     finally:
         hog.kill()
         hog.wait()
