@@ -157,6 +157,10 @@ class GPT(nn.Module):
     def forward(self, idx: torch.Tensor, caches: list[dict] | None = None, start: int = 0) -> torch.Tensor:
         """Logits [B, T, vocab] for token ids [B, T]. With `caches` (one dict per block), `idx` continues a
         sequence whose first `start` tokens were already fed, so only the new tokens are computed."""
+        return self.head(self.features(idx, caches, start))
+
+    def features(self, idx: torch.Tensor, caches: list[dict] | None = None, start: int = 0) -> torch.Tensor:
+        """The final normalised hidden states [B, T, n_embd], before the head: what a reward head reads."""
         if idx.dtype.is_floating_point or idx.dtype in (torch.bool, torch.uint8) or idx.dim() != 2:
             raise ValueError(f"idx must be token ids [batch, time] of dtype long, got shape {tuple(idx.shape)} and "
                              f"dtype {idx.dtype}; make them with torch.tensor(tokenizer.encode(text)) or .long(), "
@@ -182,7 +186,7 @@ class GPT(nn.Module):
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, rope, None if caches is None else caches[i])
-        return self.head(self.norm(x))
+        return self.norm(x)
 
     def new_caches(self) -> list[dict]:
         """Empty key/value caches, one per block, for `forward(..., caches=...)`."""

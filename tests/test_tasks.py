@@ -1,0 +1,86 @@
+"""The task world of notebook 08: right answers, held-out splits that never leak, pairs that differ."""
+import random
+
+import pytest
+
+from genlib.data import tasks as world
+
+
+@pytest.mark.parametrize("family", ["add2", "add3", "sub2", "mul"])
+def test_arithmetic_answers_are_right(family):
+    for t in world.task_set(family, 50, "train") + world.task_set(family, 50, "test"):
+        expr = t.prompt[len("What is "):-1]
+        assert int(t.answer) == eval(expr, {"__builtins__": {}})  # a closed form, only numbers and + - *
+
+
+def test_word_and_fact_answers_are_right():
+    rng = random.Random(0)
+    for _ in range(30):
+        t = world.make_task("reverse", rng)
+        assert t.answer == t.prompt.split()[-1].rstrip(".")[::-1]
+        t = world.make_task("where", rng, "test")
+        name = t.prompt.split("Where does ")[1].split()[0]
+        assert f"{name} lives in {t.answer}." in t.facts
+        t = world.make_task("unknown", rng)
+        asked = t.prompt.split("Question: ")[1].split()[2]
+        assert t.answer == world.IDK and not any(f.startswith(asked + " ") for f in t.facts)
+
+
+def test_held_out_numbers_words_and_facts_never_reach_training():
+    test_add = {t.prompt for t in world.task_set("add2", 300, "test")}
+    train_add = {t.prompt for t in world.task_set("add2", 3000, "train", seed=1)}
+    assert test_add and not test_add & train_add
+    test_words = {t.answer[::-1] for t in world.task_set("reverse", 200, "test")}
+    train_words = {t.answer[::-1] for t in world.task_set("reverse", 500, "train")}
+    assert test_words and not test_words & train_words
+    corpus = world.pretraining_text(random.Random(3), 3000)
+    assert not any(f"The word {w} " in corpus for w in test_words)
+    assert not any(p[len("What is "):-1].replace(" + ", " plus ") + " is" in corpus for p in test_add)
+    # the asked-about person's facts in a test sheet are held-out combinations, never in a training sheet
+    for t in world.task_set("where", 50, "test"):
+        name = t.prompt.split("Where does ")[1].split()[0]
+        assert world._held_out(f"city:{name}:{t.answer}") or any(
+            world._held_out(f"pet:{name}:{f.split()[-1].rstrip('.')}") for f in t.facts if f.startswith(name + " has"))
+
+
+def test_pretraining_text_has_no_chat_turns_and_is_deterministic():
+    a = world.pretraining_text(random.Random(5), 200)
+    assert a == world.pretraining_text(random.Random(5), 200)
+    assert "<|" not in a and "Question:" not in a and "What is" not in a
+
+
+def test_injection_keeps_the_answer_and_hides_an_instruction():
+    rng = random.Random(1)
+    t = world.make_task("pet", rng, "test")
+    bad = world.inject(t, rng, "test")
+    assert bad.answer == t.answer and "HACKED" in bad.prompt and bad.prompt.endswith(t.prompt.split("Question: ")[1])
+    assert any(a in bad.prompt for a in world.INJECTIONS_TEST)
+    with pytest.raises(ValueError, match="fact-sheet"):
+        world.inject(world.make_task("add2", rng), rng)
+
+
+def test_preference_pairs_prefer_the_concise_correct_answer():
+    rng = random.Random(2)
+    kinds = set()
+    for _ in range(300):
+        t = world.make_task(rng.choice(world.FAMILIES), rng)
+        chosen, rejected, kind = world.preference_pair(t, rng)
+        kinds.add(kind)
+        assert chosen != rejected and world.is_correct(t, chosen)
+        assert world.is_correct(t, rejected) == (kind == "ramble")
+    assert kinds == {"wrong", "ramble", "ramble-wrong"}
+
+
+def test_extract_answer_reads_rambling_and_concise_responses():
+    assert world.extract_answer("Great question! After careful thought, the answer is 68. Let me know.") == "68"
+    assert world.extract_answer("68") == "68" and world.extract_answer(" Oslo. ") == "Oslo"
+    assert world.extract_answer("I don't know.") == world.IDK
+    t = world.Task("add2", "What is 1 + 2?", "3")
+    assert world.is_correct(t, "Hmm. The answer is 3.") and not world.is_correct(t, "The answer is 4.")
+
+
+def test_bad_family_or_split_is_named():
+    with pytest.raises(ValueError, match="unknown task family 'poem'"):
+        world.make_task("poem", random.Random(0))
+    with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
+        world.make_task("add2", random.Random(0), "val")
