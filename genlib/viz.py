@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
@@ -146,8 +146,10 @@ def slider_plot(draw: Callable[..., Any], **sliders: tuple[float, float, float, 
     import ipywidgets as widgets
     from IPython.display import display
 
+    # ipywidgets' default label width cuts "temperature" to "temperat..."; this one fits the longest name.
+    style = {"description_width": f"{max(len(name) for name in sliders) + 1}ch"}
     controls = {name: (widgets.IntSlider if all(float(v).is_integer() for v in spec) else widgets.FloatSlider)(
-        min=spec[0], max=spec[1], step=spec[2], value=spec[3], description=name, continuous_update=False)
+        min=spec[0], max=spec[1], step=spec[2], value=spec[3], description=name, continuous_update=False, style=style)
         for name, spec in sliders.items()}
     out = widgets.Output()
 
@@ -160,3 +162,41 @@ def slider_plot(draw: Callable[..., Any], **sliders: tuple[float, float, float, 
     for c in controls.values():
         c.observe(redraw, names="value")
     display(widgets.VBox([widgets.HTML("<b>Move a slider to redraw the figure:</b>"), *controls.values(), out]))
+
+
+def chat_box(reply: Callable[[str, float], Iterable[str]], examples: Sequence[str], temperature: float = 0.0) -> None:
+    """A chat window: type a message, see the reply stream in, with a temperature slider.
+
+    `reply(message, temperature)` yields pieces of text. Where widgets cannot render, the replies to `examples`
+    are printed instead, so the notebook still shows a conversation.
+    """
+    for message in examples:
+        print(f"you: {message}\nassistant: {''.join(reply(message, temperature))}\n")
+    if not widgets_available():
+        if os.environ.get("GENLIB_STATIC") == "1":
+            print("(run this cell in Jupyter to get a chat box with a temperature slider)")
+        return
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    box = widgets.Text(placeholder="type a message and press Enter", layout={"width": "90%"}, continuous_update=False)
+    temp = widgets.FloatSlider(min=0.0, max=2.0, step=0.1, value=temperature, description="temperature",
+                               style={"description_width": "12ch"})
+    log = widgets.Output()
+
+    def send(change: dict) -> None:
+        message = change["new"]
+        if not message.strip():
+            return
+        box.value = ""
+        with log:
+            print(f"you: {message}\nassistant: ", end="", flush=True)
+            try:
+                for piece in reply(message, temp.value):
+                    print(piece, end="", flush=True)
+            except ValueError as error:  # too long, and so on: say it in the chat
+                print(f"[{error}]", end="")
+            print("\n")
+
+    box.observe(send, names="value")
+    display(widgets.VBox([widgets.HTML("<b>Talk to the model:</b>"), box, temp, log]))
