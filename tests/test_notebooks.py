@@ -36,6 +36,17 @@ def test_notebook_and_its_text_twin_agree(path):
         assert (a.cell_type, a.source) == (b.cell_type, b.source), f"cell {i} of {path.name} differs from its twin: {fix}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_text_twin_compiles(path):
+    """People run the twin as Python (`python`, an editor's cells), under each supported version, so it must compile."""
+    twin = path.parent / "src" / f"{path.stem}.py"
+    try:
+        compile(twin.read_bytes(), str(twin), "exec")
+    except SyntaxError as e:  # e.g. "unknown encoding": Python reads `coding: X` in the first two lines as an encoding
+        pytest.fail(f"{twin.relative_to(ROOT)} does not compile: {e}. A title like 'Decoding: from ...' in its first two "
+                    "lines is read as an encoding declaration; reword it, then `jupytext --sync` the notebook")
+
+
 def test_every_text_twin_has_a_notebook():
     orphans = [p.name for p in (ROOT / "notebooks" / "src").glob("*.py") if not (ROOT / "notebooks" / f"{p.stem}.ipynb").exists()]
     assert not orphans, f"text twins without a notebook: {orphans}; make one with `jupytext --sync notebooks/src/NAME.py`"

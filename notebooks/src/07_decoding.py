@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 07 · Decoding: from next-token probabilities to text
+# # 07 · Decoding — from next-token probabilities to text
 #
 # **The idea:** a language model does not write text. At each step it gives a probability for every possible
 # next token, and a **decoding strategy** turns those probabilities into one choice. The same model can sound
