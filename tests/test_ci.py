@@ -1,4 +1,5 @@
 """CI proves the README: .ci/run runs its test command, nbval fails on a raising cell, and the network is blocked."""
+import importlib.util
 import os
 import re
 import subprocess
@@ -23,6 +24,43 @@ def readme_test_command() -> str:
 
 def test_ci_runs_the_readme_test_command_verbatim():
     assert readme_test_command() in (ROOT / ".ci" / "run").read_text()
+
+
+def _python_versions():
+    spec = importlib.util.spec_from_file_location("python_versions", ROOT / ".ci" / "python_versions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ci_checks_the_python_range_the_readme_promises():
+    """After the README's command, .ci/run reruns the unit tests under the oldest and newest supported Python."""
+    run = (ROOT / ".ci" / "run").read_text()
+    command = readme_test_command()
+    assert command + " || exit $?" in run, "a failing README command must stop CI before the later steps"
+    assert run.index(command) < run.index("\npython3 .ci/python_versions.py"), "CI must run .ci/python_versions.py"
+    pv = _python_versions()
+    low, high = re.search(r"Python 3\.(\d+)[–-]3\.(\d+)", (ROOT / "README.md").read_text()).groups()
+    minors = pv.supported_minors()
+    assert (minors[0], minors[-1]) == (int(low), int(high)), "README's Python range and requires-python disagree"
+    for test in pv.DESELECT:  # a renamed test would silently run again under every version
+        path, _, name = test.partition("::")
+        assert (ROOT / path).exists() and (not name or f"def {name}(" in (ROOT / path).read_text()), test
+
+
+def test_supported_minors_reads_requires_python(tmp_path):
+    pv = _python_versions()
+    (tmp_path / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.9, <3.12"\n')
+    assert pv.supported_minors(tmp_path / "pyproject.toml") == [9, 10, 11]
+    (tmp_path / "pyproject.toml").write_text('[project]\nrequires-python = ">=3.9"\n')
+    with pytest.raises(SystemExit, match="a lower and an upper bound"):
+        pv.supported_minors(tmp_path / "pyproject.toml")
+
+
+def test_ci_installs_chromium_before_the_browser_test_needs_it():
+    run = (ROOT / ".ci" / "run").read_text()
+    assert "command -v chromium" in run and "apt_get install -y -q chromium" in run
+    assert run.index("install -y -q chromium") < run.index(readme_test_command())
 
 
 def _write_notebook(path, source):
