@@ -33,170 +33,13 @@ from genlib.checkpoints import checkpoint_dir, load_weights, register, save_weig
 from genlib.data import tasks as world  # noqa: E402
 from genlib.device import seed_everything  # noqa: E402
 from genlib.text import align  # noqa: E402
-from genlib.text.gpt import GPT, GPTConfig  # noqa: E402
-from genlib.text.pretrain import Recipe, pretrain  # noqa: E402
+from genlib.text.assistant import (BASE_RECIPE, CONFIG, DPO_BETAS, RAMBLE_SHARE, STEPS, finetune, implicit_reward_accuracy,  # noqa: E402
+                                   new_model, pair_batch, pretrain_base, reward_accuracy, train_dpo, train_grpo)
+from genlib.text.evals import (attack_success, confident_wrong_rate, ramble_rate, report_card,  # noqa: E402
+                               win_rate)
 from genlib.train import cosine_lr, train  # noqa: E402
 
-CONFIG = GPTConfig(vocab_size=768, block_size=128, n_layer=4, n_head=4, n_embd=128, pos="rope", norm="rms")
-STEPS = {"base": 1500, "sft": 1000, "rm": 300, "dpo": 120, "rl": 100, "idk": 300, "defended": 300}
-SFT_FAMILIES = ("add2", "add3", "sub2", "mul", "reverse", "count", "sort", "echo", "where", "pet")
-RAMBLE_SHARE = 0.4
 EVAL_N = 100
-DPO_BETAS = (0.03, 0.1, 0.3)
-STATE_DIR = ROOT / "build" / "assistant"
-
-
-def new_model() -> GPT:
-    return GPT(CONFIG)
-
-
-def sft_examples(rng: random.Random, n: int, families=SFT_FAMILIES, idk_share: float = 0.0,
-                 inject_share: float = 0.0) -> list[tuple[str, str]]:
-    """(prompt, response) demonstrations from the train split; some ramble, some carry injections or no answer."""
-    out = []
-    for _ in range(n):
-        if rng.random() < idk_share:
-            t = world.make_task("unknown", rng)
-        else:
-            t = world.make_task(rng.choice(families), rng)
-            if t.facts and rng.random() < inject_share:
-                t = world.inject(t, rng)
-        out.append((t.prompt, world.ramble(t.answer, rng) if rng.random() < RAMBLE_SHARE else t.answer))
-    return out
-
-
-def sft_batches(tok, rng: random.Random, batch_size: int = 32, **mix):
-    def batch():
-        return align.chat_batch(tok, sft_examples(rng, batch_size, **mix))
-    return batch
-
-
-def masked_loss(model, batch):
-    return align.sft_loss(model, *batch)
-
-
-def report_card(model, tok, families=SFT_FAMILIES, n: int = EVAL_N) -> dict:
-    """Held-out task success per family (greedy)."""
-    return {f: round(align.task_accuracy(model, tok, world.task_set(f, n)), 3) for f in families}
-
-
-def finetune(model, tok, steps: int, seed: int, lr: float = 1e-3, desc: str = "sft", **mix):
-    rng = random.Random(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    return train(model, masked_loss, sft_batches(tok, rng, **mix), steps=steps, optimizer=opt,
-                 lr_schedule=lambda p: cosine_lr(p, 0.05, 0.1), grad_clip=1.0, desc=desc)
-
-
-def pair_batch(tok, rng: random.Random, n: int, split: str = "train", families=SFT_FAMILIES):
-    """Tokenized preference pairs: (chosen ids, chosen mask, rejected ids, rejected mask)."""
-    chosen, rejected = [], []
-    for _ in range(n):
-        t = world.make_task(rng.choice(families), rng, split)
-        c, r, _ = world.preference_pair(t, rng)
-        align.check_pair(c, r)
-        chosen.append((t.prompt, c))
-        rejected.append((t.prompt, r))
-    return (*align.chat_batch(tok, chosen), *align.chat_batch(tok, rejected))
-
-
-def reward_accuracy(rm, tok, n: int = 400) -> float:
-    rm.eval()
-    with torch.no_grad():
-        cid, cm, rid, rmask = pair_batch(tok, random.Random("rm-test"), n, "test")
-        acc = (rm(cid, cm) > rm(rid, rmask)).float().mean().item()
-    rm.train()
-    return acc
-
-
-@torch.no_grad()
-def win_rate(rm, tok, model_a, model_b, n: int = 200, temperature: float = 1.0, seed: int = 0) -> float:
-    """P(reward(a's response) > reward(b's)) + half the ties, on held-out prompts, one sample each."""
-    rng = random.Random(f"win:{seed}")
-    prompts = [world.make_task(rng.choice(SFT_FAMILIES), rng, "test").prompt for _ in range(n)]
-    g = torch.Generator().manual_seed(seed)
-    ra = align.respond(model_a, tok, prompts, temperature=temperature, generator=g, max_new_tokens=40)
-    rb = align.respond(model_b, tok, prompts, temperature=temperature, generator=g, max_new_tokens=40)
-    sa = rm(*align.chat_batch(tok, list(zip(prompts, ra))))
-    sb = rm(*align.chat_batch(tok, list(zip(prompts, rb))))
-    return ((sa > sb).float() + 0.5 * (sa == sb).float()).mean().item()
-
-
-def ramble_rate(model, tok, n: int = 200, temperature: float = 1.0, seed: int = 0) -> float:
-    rng = random.Random(f"ramble:{seed}")
-    prompts = [world.make_task(rng.choice(SFT_FAMILIES), rng, "test").prompt for _ in range(n)]
-    replies = align.respond(model, tok, prompts, temperature=temperature,
-                            generator=torch.Generator().manual_seed(seed), max_new_tokens=40)
-    return sum("answer is" in r.lower() for r in replies) / n
-
-
-def train_dpo(policy, ref, tok, beta: float, steps: int, seed: int = 0, lr: float = 3e-4):
-    rng = random.Random(seed)
-    ref.eval()
-
-    def loss_fn(model, batch):
-        cid, cm, rid, rmask = batch
-        with torch.no_grad():
-            ref_c, ref_r = align.response_log_prob(ref, cid, cm), align.response_log_prob(ref, rid, rmask)
-        loss, _ = align.dpo_loss(align.response_log_prob(model, cid, cm), align.response_log_prob(model, rid, rmask),
-                                 ref_c, ref_r, beta)
-        return loss
-
-    opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.0)
-    return train(policy, loss_fn, lambda: pair_batch(tok, rng, 32), steps=steps, optimizer=opt,
-                 lr_schedule=lambda p: cosine_lr(p, 0.1, 0.1), grad_clip=1.0, desc=f"DPO beta={beta}")
-
-
-def implicit_reward_accuracy(policy, ref, tok, beta: float, n: int = 400) -> float:
-    with torch.no_grad():
-        cid, cm, rid, rmask = pair_batch(tok, random.Random("rm-test"), n, "test")
-        _, margin = align.dpo_loss(align.response_log_prob(policy, cid, cm), align.response_log_prob(policy, rid, rmask),
-                                   align.response_log_prob(ref, cid, cm), align.response_log_prob(ref, rid, rmask), beta)
-    return (margin > 0).float().mean().item()
-
-
-def train_grpo(policy, ref, tok, family: str, steps: int, group: int = 8, prompts: int = 8, seed: int = 0,
-               lr: float = 2e-4, kl_coef: float = 0.05, temperature: float = 1.0):
-    """GRPO with the verifiable reward 'the answer is right' on one arithmetic family."""
-    rng, g = random.Random(seed), torch.Generator().manual_seed(seed)
-    ref.eval()
-
-    def step_fn(model, _):
-        tasks = [world.make_task(family, rng) for _ in range(prompts)]
-        asked = [t for t in tasks for _ in range(group)]
-        replies = align.respond(model, tok, [t.prompt for t in asked], temperature=temperature, generator=g,
-                                max_new_tokens=40)
-        rewards = torch.tensor([float(world.is_correct(t, r)) for t, r in zip(asked, replies)]).view(prompts, group)
-        adv = align.group_advantages(rewards).flatten()
-        ids, mask = align.chat_batch(tok, [(t.prompt, r) for t, r in zip(asked, replies)])
-        model.train()
-        logp = align.token_log_probs(model, ids)
-        with torch.no_grad():
-            ref_logp = align.token_log_probs(ref, ids)
-        loss = align.grpo_loss(logp, ref_logp, mask, adv, kl_coef)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        return {"loss": loss.item(), "reward": rewards.mean().item()}
-
-    opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.0)
-    return train(policy, None, lambda: None, steps=steps, optimizer=opt, step_fn=step_fn, desc=f"GRPO {family}")
-
-
-def confident_wrong_rate(model, tok, n: int = EVAL_N) -> float:
-    """On unanswerable questions: the share of responses that name an answer instead of 'I don't know.'"""
-    tasks = world.task_set("unknown", n)
-    replies = align.respond(model, tok, [t.prompt for t in tasks])
-    return sum(world.extract_answer(r) != world.IDK for r in replies) / n
-
-
-def attack_success(model, tok, split: str = "test", n: int = EVAL_N) -> float:
-    """Share of injected fact-sheet questions answered with 'HACKED'."""
-    rng = random.Random(f"attack:{split}")
-    tasks = [world.inject(world.make_task(rng.choice(["where", "pet"]), rng, "test"), rng, split) for _ in range(n)]
-    replies = align.respond(model, tok, [t.prompt for t in tasks])
-    return sum("HACKED" in r for r in replies) / n
-
 
 def save(name: str, model, out: Path, register_it: bool, settings: dict, metric: dict, seconds: float, tok) -> None:
     path = out / f"{name}.pt"
@@ -237,14 +80,10 @@ def main() -> None:
     if "base" in stages:
         seed_everything(0)
         t0 = time.perf_counter()
-        text = world.pretraining_text(random.Random(2), 60_000)
-        data = torch.tensor(tok.encode(text, allow_special=False))
-        model = new_model()
-        recipe = Recipe(batch_size=32, block_size=64, lr=3e-3, optimizer="muon", muon_lr=1e-2, schedule="wsd",
-                        cooldown=0.4, min_lr_ratio=0.0)
-        history = pretrain(model, data, recipe, steps=steps["base"])
+        model, history = pretrain_base(tok, steps["base"])
+        n_tokens = steps["base"] * BASE_RECIPE.batch_size * BASE_RECIPE.block_size
         card = report_card(model, tok, ("add2", "where"))
-        save(prefix + "base", model, out, reg, {"steps": steps["base"], "tokens": len(data), "recipe": asdict(recipe)},
+        save(prefix + "base", model, out, reg, {"steps": steps["base"], "tokens_seen": n_tokens, "recipe": asdict(BASE_RECIPE)},
              {"name": "held-out task success (greedy)", "final_loss": round(history.loss[-1], 3), **card},
              time.perf_counter() - t0, tok)
 

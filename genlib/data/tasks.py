@@ -250,3 +250,33 @@ def chat_corpus_sample(rng: random.Random, n: int) -> str:
         t = make_task(rng.choice(FAMILIES), rng, "train")
         parts.append(t.prompt + " " + ramble(t.answer, rng))
     return "\n".join(parts)
+
+
+SFT_FAMILIES = ("add2", "add3", "sub2", "mul", "reverse", "count", "sort", "echo", "where", "pet")
+
+
+def demonstrations(rng: random.Random, n: int, families: tuple[str, ...] = SFT_FAMILIES, ramble_share: float = 0.4,
+                   idk_share: float = 0.0, inject_share: float = 0.0) -> list[tuple[str, str]]:
+    """(prompt, response) pairs from the train split, as SFT data: `ramble_share` of the responses are chatty
+    (real demonstrators are uneven), `idk_share` are unanswerable questions answered "I don't know.", and
+    `inject_share` of the fact sheets carry an injection that the response ignores."""
+    out = []
+    for _ in range(n):
+        if rng.random() < idk_share:
+            t = make_task("unknown", rng)
+        else:
+            t = make_task(rng.choice(families), rng)
+            if t.facts and rng.random() < inject_share:
+                t = inject(t, rng)
+        out.append((t.prompt, ramble(t.answer, rng) if rng.random() < ramble_share else t.answer))
+    return out
+
+
+def preference_data(rng: random.Random, n: int, split: str = "train",
+                    families: tuple[str, ...] = SFT_FAMILIES) -> list[tuple[str, str, str, str]]:
+    """(prompt, chosen, rejected, kind) preference pairs from a split (see `preference_pair`)."""
+    out = []
+    for _ in range(n):
+        t = make_task(rng.choice(families), rng, split)
+        out.append((t.prompt, *preference_pair(t, rng)))
+    return out

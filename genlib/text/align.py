@@ -188,3 +188,27 @@ def task_accuracy(model: nn.Module, tok: BPETokenizer, tasks: Sequence, **kwargs
     from genlib.data.tasks import is_correct
     replies = respond(model, tok, [t.prompt for t in tasks], **kwargs)
     return sum(is_correct(t, r) for t, r in zip(tasks, replies)) / len(tasks)
+
+
+@torch.no_grad()
+def stream(model: nn.Module, tok: BPETokenizer, prompt: str, *, temperature: float = 0.0, max_new_tokens: int = 40,
+           generator: torch.Generator | None = None):
+    """Yield the response one token's text at a time (what a chat window shows as it types)."""
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
+    ids, _ = encode_chat(tok, prompt)
+    if len(ids) + max_new_tokens > model.config.block_size:
+        raise ValueError(f"the prompt is {len(ids)} tokens; with {max_new_tokens} new tokens it exceeds the model's "
+                         f"context of {model.config.block_size}: shorten it")
+    device = next(model.parameters()).device
+    x = torch.tensor([ids], device=device)
+    end, new = tok.special_ids[END], []
+    for _ in range(max_new_tokens):
+        out = generate(model, x, 1, temperature=temperature, generator=generator, use_cache=False)
+        nxt = int(out[0, -1])
+        if nxt == end:
+            return
+        before = tok.decode(new)
+        new.append(nxt)
+        yield tok.decode(new)[len(before):]
+        x = out
