@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -78,11 +79,20 @@ def _run(cmd: list[str], env: dict[str, str], log: list[str]) -> int:
     """Run `cmd` in the repository root, echoing its output and keeping it in `log`; its exit code."""
     print("+", " ".join(cmd), flush=True)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    for line in proc.stdout:
-        if not line.startswith("WARNING: Location 'file:"):  # pip on this machine: one per package, local index gaps
-            print(line, end="", flush=True)
-        log.append(line.rstrip())
-    return proc.wait()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            if not line.startswith("WARNING: Location 'file:"):  # pip on this machine: one per package, local index gaps
+                print(line, end="", flush=True)
+            log.append(line.rstrip())
+
+    reader = threading.Thread(target=pump)
+    reader.start()
+    code = proc.wait()
+    reader.join(timeout=30)  # the output stays open while anything `cmd` started still runs; do not wait for it
+    if reader.is_alive():
+        print(f"python_versions: {cmd[2:4]} left a process running that holds its output", flush=True)
+    return code
 
 
 def check(python: str, version: tuple[int, ...]) -> tuple[bool, float, float, str]:
@@ -105,10 +115,11 @@ def check(python: str, version: tuple[int, ...]) -> tuple[bool, float, float, st
     deselect = [arg for test in DESELECT for arg in ("--deselect", test)]
     code = _run([str(bin_dir / "python"), "-m", "pytest", "tests/", "-x", "-q", "-p", "no:cacheprovider", *deselect],
                 env, log)
+    tested = time.monotonic()
     summary = next((l.strip("= ") for l in reversed(log) if re.search(r"\d+ (passed|failed|error)", l)), "")
     if code == 0:
         shutil.rmtree(venv, ignore_errors=True)  # about 6 GB each (torch's CUDA build); a failing one stays to look into
-    return code == 0, installed - start, time.monotonic() - installed, summary or f"pytest exit {code}"
+    return code == 0, installed - start, tested - installed, summary or f"pytest exit {code}"
 
 
 def main() -> int:
