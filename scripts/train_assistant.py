@@ -84,7 +84,8 @@ def main() -> None:
         n_tokens = steps["base"] * BASE_RECIPE.batch_size * BASE_RECIPE.block_size
         card = report_card(model, tok, ("add2", "where"))
         save(prefix + "base", model, out, reg, {"steps": steps["base"], "tokens_seen": n_tokens, "recipe": asdict(BASE_RECIPE)},
-             {"name": "held-out task success (greedy)", "final_loss": round(history.loss[-1], 3), **card},
+             {"name": "held-out task success (greedy)", "final_loss": round(history.loss[-1], 3), **card,
+              "probes": [{"step": s, **e} for s, e in zip(history.eval_steps, history.evals)]},
              time.perf_counter() - t0, tok)
 
     if "sft" in stages:

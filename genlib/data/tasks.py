@@ -230,10 +230,11 @@ def pretraining_text(rng: random.Random, n_docs: int) -> str:
         else:
             rows, sentences = fact_sheet(rng, "train")
             rng.shuffle(sentences)
-            name, city, pet = rows[rng.randrange(len(rows))]
-            recall = rng.choice([f"As we said, {name} lives in {city}.", f"Remember that {name} has a {pet}.",
-                                 f"So {name} lives in {city} and has a {pet}."])
-            docs.append(" ".join(sentences) + " " + recall)
+            recalls = []
+            for name, city, pet in rng.sample(rows, 2):  # looking facts up again: the skill questions will need
+                recalls.append(rng.choice([f"As we said, {name} lives in {city}.", f"Remember that {name} has a {pet}.",
+                                           f"So {name} lives in {city} and has a {pet}."]))
+            docs.append(" ".join(sentences) + " " + " ".join(recalls))
     return "\n".join(docs) + "\n"
 
 

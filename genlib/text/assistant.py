@@ -20,9 +20,12 @@ from genlib.text.pretrain import Recipe, pretrain
 from genlib.train import History, cosine_lr, train
 
 CONFIG = GPTConfig(vocab_size=768, block_size=128, n_layer=4, n_head=4, n_embd=128, pos="rope", norm="rms")
-STEPS = {"base": 1500, "sft": 1000, "rm": 300, "dpo": 120, "rl": 100, "idk": 300, "defended": 300}
+STEPS = {"base": 4000, "sft": 2500, "rm": 300, "dpo": 120, "rl": 100, "idk": 300, "defended": 300}
 RAMBLE_SHARE = 0.4
 DPO_BETAS = (0.03, 0.1, 0.3)
+# SFT's mix of task families: the ones the targets hold (2-digit sums, fact-sheet questions) weigh more
+SFT_MIX = ("add2", "add2", "add2", "where", "where", "pet", "pet", "add3", "sub2", "mul", "reverse", "count", "sort",
+           "echo")
 BASE_RECIPE = Recipe(batch_size=32, block_size=64, lr=3e-3, optimizer="muon", muon_lr=1e-2, schedule="wsd",
                      cooldown=0.4, min_lr_ratio=0.0)
 BASE_DOCS = 60_000  # documents of prose (about 3M tokens)
@@ -39,12 +42,31 @@ def pretrain_base(tok: BPETokenizer, steps: int, device: torch.device | str = "c
     text = world.pretraining_text(random.Random(2), BASE_DOCS)
     data = torch.tensor(tok.encode(text, allow_special=False))
     model = new_model().to(device)
-    return model, pretrain(model, data, BASE_RECIPE, steps=steps, device=device, progress=progress)
+    return model, pretrain(model, data, BASE_RECIPE, steps=steps, device=device, progress=progress,
+                           eval_fn=lambda m: prose_probes(m, tok), eval_every=max(1, steps // 8))
+
+
+@torch.no_grad()
+def prose_probes(model: nn.Module, tok: BPETokenizer, n: int = 50) -> dict[str, float]:
+    """What the base model knows, asked in its own prose: held-out sums ('58 plus 21 is') and fact recall."""
+    from genlib.text.decoding import generate
+    sums = [t.prompt[len("What is "):-1].split(" + ") for t in world.task_set("add2", n)]
+    sheets = world.task_set("where", n)
+    texts = [f"{a} plus {b} is" for a, b in sums]
+    texts += [" ".join(t.facts) + f" As we said, {t.prompt.split('Where does ')[1].split()[0]} lives in" for t in sheets]
+    answers = [str(int(a) + int(b)) for a, b in sums] + [t.answer for t in sheets]
+    hits = []
+    for text, answer in zip(texts, answers):
+        x = torch.tensor([tok.encode(text, allow_special=False)], device=next(model.parameters()).device)
+        out = tok.decode(generate(model, x, 4, temperature=0)[0, x.shape[1]:].tolist())
+        hits.append(out.strip().startswith(answer))
+    return {"prose_add2": sum(hits[:n]) / n, "prose_recall": sum(hits[n:]) / n}
 
 
 def sft_batches(tok: BPETokenizer, rng: random.Random, batch_size: int = 32, **mix) -> Callable[[], tuple]:
     """A function that returns a fresh tokenized batch of demonstrations (see `tasks.demonstrations`)."""
     def batch():
+        mix.setdefault("families", SFT_MIX)
         return align.chat_batch(tok, world.demonstrations(rng, batch_size, ramble_share=RAMBLE_SHARE, **mix))
     return batch
 
