@@ -34,7 +34,7 @@ def test_held_out_numbers_words_and_facts_never_reach_training():
     train_words = {t.answer[::-1] for t in world.task_set("reverse", 500, "train")}
     assert test_words and not test_words & train_words
     corpus = world.pretraining_text(random.Random(3), 3000)
-    assert not any(f"The word {w} " in corpus for w in test_words)
+    assert not any(f"The word {w} " in corpus or f" {w} " in corpus for w in test_words)
     assert not any(p[len("What is "):-1].replace(" + ", " plus ") + " is" in corpus for p in test_add)
     # the asked-about person's facts in a test sheet are held-out combinations, never in a training sheet
     for t in world.task_set("where", 50, "test"):
