@@ -95,7 +95,7 @@ class RewardModel(nn.Module):
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Rewards [B]: the head reads the hidden state at each row's last masked token (its <|end|>)."""
         last = mask.shape[1] - 1 - mask.flip(1).argmax(1)
-        h = self.gpt.features(ids)
+        h = self.gpt(ids, head=False)
         return self.score(h[torch.arange(ids.shape[0]), last]).squeeze(-1)
 
 

@@ -154,13 +154,11 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - (self.pos_emb.weight.numel() if self.pos_emb is not None else 0)
 
-    def forward(self, idx: torch.Tensor, caches: list[dict] | None = None, start: int = 0) -> torch.Tensor:
+    def forward(self, idx: torch.Tensor, caches: list[dict] | None = None, start: int = 0,
+                head: bool = True) -> torch.Tensor:
         """Logits [B, T, vocab] for token ids [B, T]. With `caches` (one dict per block), `idx` continues a
-        sequence whose first `start` tokens were already fed, so only the new tokens are computed."""
-        return self.head(self.features(idx, caches, start))
-
-    def features(self, idx: torch.Tensor, caches: list[dict] | None = None, start: int = 0) -> torch.Tensor:
-        """The final normalised hidden states [B, T, n_embd], before the head: what a reward head reads."""
+        sequence whose first `start` tokens were already fed, so only the new tokens are computed. With
+        head=False, the final normalised hidden states [B, T, n_embd] instead (what a reward head reads)."""
         if idx.dtype.is_floating_point or idx.dtype in (torch.bool, torch.uint8) or idx.dim() != 2:
             raise ValueError(f"idx must be token ids [batch, time] of dtype long, got shape {tuple(idx.shape)} and "
                              f"dtype {idx.dtype}; make them with torch.tensor(tokenizer.encode(text)) or .long(), "
@@ -186,7 +184,8 @@ class GPT(nn.Module):
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, rope, None if caches is None else caches[i])
-        return self.norm(x)
+        x = self.norm(x)
+        return self.head(x) if head else x
 
     def new_caches(self) -> list[dict]:
         """Empty key/value caches, one per block, for `forward(..., caches=...)`."""
