@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import random
 import sys
 import time
 from dataclasses import asdict
@@ -33,13 +32,14 @@ from genlib.checkpoints import checkpoint_dir, load_weights, register, save_weig
 from genlib.data import tasks as world  # noqa: E402
 from genlib.device import seed_everything  # noqa: E402
 from genlib.text import align  # noqa: E402
-from genlib.text.assistant import (BASE_RECIPE, CONFIG, DPO_BETAS, RAMBLE_SHARE, STEPS, finetune, implicit_reward_accuracy,  # noqa: E402
-                                   new_model, pair_batch, pretrain_base, reward_accuracy, train_dpo, train_grpo)
+from genlib.text.assistant import (BASE_RECIPE, CONFIG, DPO_BETAS, RAMBLE_SHARE, STEPS, finetune,  # noqa: E402
+                                   implicit_reward_accuracy, new_model, pretrain_base, reward_accuracy, train_dpo,
+                                   train_grpo, train_reward_model)
 from genlib.text.evals import (attack_success, confident_wrong_rate, ramble_rate, report_card,  # noqa: E402
                                win_rate)
-from genlib.train import cosine_lr, train  # noqa: E402
 
 EVAL_N = 100
+
 
 def save(name: str, model, out: Path, register_it: bool, settings: dict, metric: dict, seconds: float, tok) -> None:
     path = out / f"{name}.pt"
@@ -103,15 +103,7 @@ def main() -> None:
         t0 = time.perf_counter()
         rm = align.RewardModel(CONFIG)
         load(prefix + "sft", out, rm.gpt)
-        rng = random.Random(2)
-
-        def bt_loss(model, batch):
-            cid, cm, rid, rmask = batch
-            return align.bradley_terry_loss(model(cid, cm), model(rid, rmask))
-
-        opt = torch.optim.AdamW(rm.parameters(), lr=3e-4, weight_decay=0.0)
-        train(rm, bt_loss, lambda: pair_batch(tok, rng, 32), steps=steps["rm"], optimizer=opt,
-              lr_schedule=lambda p: cosine_lr(p, 0.05, 0.1), grad_clip=1.0, desc="reward model")
+        train_reward_model(rm, tok, steps["rm"], seed=2)
         save(prefix + "rm", rm, out, reg, {"steps": steps["rm"]},
              {"name": "held-out pair accuracy", "value": round(reward_accuracy(rm, tok), 3)},
              time.perf_counter() - t0, tok)
@@ -126,7 +118,7 @@ def main() -> None:
             policy = copy.deepcopy(sft)
             train_dpo(policy, sft, tok, beta, steps["dpo"])
             row = {"win_rate_vs_sft": round(win_rate(rm, tok, policy, sft), 3),
-                   "add2": round(align.task_accuracy(policy, tok, world.task_set("add2", EVAL_N)), 3),
+                   "add2": report_card(policy, tok, ("add2",), n=EVAL_N)["add2"],
                    "implicit_reward_acc": round(implicit_reward_accuracy(policy, sft, tok, beta), 3),
                    "ramble_rate_t1": ramble_rate(policy, tok)}
             print(f"beta {beta}: {row}", flush=True)

@@ -119,3 +119,11 @@ def test_a_tokenizer_without_chat_tokens_is_named():
     from genlib.text.bpe import BPETokenizer
     with pytest.raises(ValueError, match="no chat tokens"):
         align.encode_chat(BPETokenizer(), "hello")
+
+
+def test_stream_types_what_respond_returns(tok, model):
+    prompt = "What is 2 + 2?"
+    assert "".join(align.stream(model, tok, prompt, max_new_tokens=8)) == align.respond(model, tok, [prompt],
+                                                                                        max_new_tokens=8)[0]
+    with pytest.raises(ValueError, match="exceeds the model's context"):
+        list(align.stream(model, tok, "word " * 80))

@@ -144,6 +144,16 @@ def grpo_loss(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor, ad
     return (pg + kl_coef * kl).mean()
 
 
+def prompt_ids(model: nn.Module, tok: BPETokenizer, prompt: str, max_new_tokens: int) -> list[int]:
+    """The chat ids that ask the model for a reply, checked to leave room for `max_new_tokens` in its context."""
+    ids, _ = encode_chat(tok, prompt)
+    block = model.config.block_size
+    if len(ids) + max_new_tokens > block:
+        raise ValueError(f"the prompt is {len(ids)} tokens; with {max_new_tokens} new tokens it exceeds the "
+                         f"model's context of {block}: shorten it (this one starts {prompt[:40]!r})")
+    return ids
+
+
 @torch.no_grad()
 def respond(model: nn.Module, tok: BPETokenizer, prompts: Sequence[str], *, max_new_tokens: int = 24,
             temperature: float = 0.0, generator: torch.Generator | None = None) -> list[str]:
@@ -152,12 +162,7 @@ def respond(model: nn.Module, tok: BPETokenizer, prompts: Sequence[str], *, max_
         raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
     end = tok.special_ids[END]
     device = next(model.parameters()).device
-    encoded = [encode_chat(tok, p)[0] for p in prompts]
-    block = model.config.block_size
-    for p, e in zip(prompts, encoded):
-        if len(e) + max_new_tokens > block:
-            raise ValueError(f"the prompt is {len(e)} tokens; with {max_new_tokens} new tokens it exceeds the "
-                             f"model's context of {block}: shorten it (this one starts {p[:40]!r})")
+    encoded = [prompt_ids(model, tok, p, max_new_tokens) for p in prompts]
     by_length: dict[int, list[int]] = {}
     for i, e in enumerate(encoded):
         by_length.setdefault(len(e), []).append(i)
@@ -196,10 +201,7 @@ def stream(model: nn.Module, tok: BPETokenizer, prompt: str, *, temperature: flo
     """Yield the response one token's text at a time (what a chat window shows as it types)."""
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-    ids, _ = encode_chat(tok, prompt)
-    if len(ids) + max_new_tokens > model.config.block_size:
-        raise ValueError(f"the prompt is {len(ids)} tokens; with {max_new_tokens} new tokens it exceeds the model's "
-                         f"context of {model.config.block_size}: shorten it")
+    ids = prompt_ids(model, tok, prompt, max_new_tokens)
     device = next(model.parameters()).device
     x = torch.tensor([ids], device=device)
     end, new = tok.special_ids[END], []

@@ -65,8 +65,9 @@ def prose_probes(model: nn.Module, tok: BPETokenizer, n: int = 50) -> dict[str, 
 
 def sft_batches(tok: BPETokenizer, rng: random.Random, batch_size: int = 32, **mix) -> Callable[[], tuple]:
     """A function that returns a fresh tokenized batch of demonstrations (see `tasks.demonstrations`)."""
+    mix.setdefault("families", SFT_MIX)
+
     def batch():
-        mix.setdefault("families", SFT_MIX)
         return align.chat_batch(tok, world.demonstrations(rng, batch_size, ramble_share=RAMBLE_SHARE, **mix))
     return batch
 
@@ -94,15 +95,43 @@ def pair_batch(tok: BPETokenizer, rng: random.Random, n: int, split: str = "trai
             *align.chat_batch(tok, [(p, r) for p, _, r, _ in pairs]))
 
 
+def held_out_pairs(tok: BPETokenizer, n: int = 400) -> tuple:
+    """The fixed held-out preference pairs that the reward model and DPO's implicit reward are scored on."""
+    return pair_batch(tok, random.Random("rm-test"), n, "test")
+
+
+def bradley_terry_batch(rm: nn.Module, batch: tuple) -> torch.Tensor:
+    """The reward model's Bradley-Terry loss on a batch of pairs."""
+    cid, cm, rid, rmask = batch
+    return align.bradley_terry_loss(rm(cid, cm), rm(rid, rmask))
+
+
+def train_reward_model(rm: nn.Module, tok: BPETokenizer, steps: int, seed: int = 2, lr: float = 3e-4,
+                       progress: bool = True) -> History:
+    """Bradley-Terry on preference pairs of the train split (the reward model starts from the SFT GPT)."""
+    rng = random.Random(seed)
+    opt = torch.optim.AdamW(rm.parameters(), lr=lr, weight_decay=0.0)
+    return train(rm, bradley_terry_batch, lambda: pair_batch(tok, rng, 32), steps=steps, optimizer=opt,
+                 lr_schedule=lambda p: cosine_lr(p, 0.05, 0.1), grad_clip=1.0, desc="reward model", progress=progress)
+
+
 def reward_accuracy(rm: nn.Module, tok: BPETokenizer, n: int = 400) -> float:
     """Share of held-out preference pairs the reward model ranks the right way round."""
     rm.eval()
     with torch.no_grad():
-        cid, cm, rid, rmask = pair_batch(tok, random.Random("rm-test"), n, "test")
+        cid, cm, rid, rmask = held_out_pairs(tok, n)
         acc = (rm(cid, cm) > rm(rid, rmask)).float().mean().item()
     rm.train()
     return acc
 
+
+def dpo_batch(policy: nn.Module, ref: nn.Module, batch: tuple, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """DPO's loss and implicit-reward margins on a batch of pairs; the reference is never differentiated."""
+    cid, cm, rid, rmask = batch
+    with torch.no_grad():
+        ref_c, ref_r = align.response_log_prob(ref, cid, cm), align.response_log_prob(ref, rid, rmask)
+    return align.dpo_loss(align.response_log_prob(policy, cid, cm), align.response_log_prob(policy, rid, rmask),
+                          ref_c, ref_r, beta)
 
 
 def train_dpo(policy: nn.Module, ref: nn.Module, tok: BPETokenizer, beta: float, steps: int, seed: int = 0,
@@ -112,12 +141,7 @@ def train_dpo(policy: nn.Module, ref: nn.Module, tok: BPETokenizer, beta: float,
     ref.eval()
 
     def loss_fn(model, batch):
-        cid, cm, rid, rmask = batch
-        with torch.no_grad():
-            ref_c, ref_r = align.response_log_prob(ref, cid, cm), align.response_log_prob(ref, rid, rmask)
-        loss, _ = align.dpo_loss(align.response_log_prob(model, cid, cm), align.response_log_prob(model, rid, rmask),
-                                 ref_c, ref_r, beta)
-        return loss
+        return dpo_batch(model, ref, batch, beta)[0]
 
     opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.0)
     return train(policy, loss_fn, lambda: pair_batch(tok, rng, 32), steps=steps, optimizer=opt,
@@ -127,9 +151,7 @@ def train_dpo(policy: nn.Module, ref: nn.Module, tok: BPETokenizer, beta: float,
 def implicit_reward_accuracy(policy: nn.Module, ref: nn.Module, tok: BPETokenizer, beta: float, n: int = 400) -> float:
     """Share of held-out pairs where DPO's implicit reward beta*log(pi/ref) prefers the chosen response."""
     with torch.no_grad():
-        cid, cm, rid, rmask = pair_batch(tok, random.Random("rm-test"), n, "test")
-        _, margin = align.dpo_loss(align.response_log_prob(policy, cid, cm), align.response_log_prob(policy, rid, rmask),
-                                   align.response_log_prob(ref, cid, cm), align.response_log_prob(ref, rid, rmask), beta)
+        _, margin = dpo_batch(policy, ref, held_out_pairs(tok, n), beta)
     return (margin > 0).float().mean().item()
 
 

@@ -12,10 +12,9 @@ import torch
 from torch import nn
 
 from genlib.data import tasks as world
+from genlib.data.tasks import SFT_FAMILIES
 from genlib.text.align import chat_batch, respond, task_accuracy
 from genlib.text.bpe import BPETokenizer
-
-from genlib.data.tasks import SFT_FAMILIES
 
 
 def report_card(model: nn.Module, tok: BPETokenizer, families: Sequence[str] = SFT_FAMILIES, n: int = 100) -> dict:
