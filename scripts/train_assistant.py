@@ -9,7 +9,8 @@ Stages, each a few hundred steps of genlib.train.train on data made by genlib.da
   sft       supervised fine-tuning on chat exchanges, loss on the assistant's tokens only; 40% of the
             demonstrations ramble ("Great question! ... the answer is 68.") as real demonstrators do
   rm        a reward model (the SFT GPT + a scalar head), Bradley-Terry on preference pairs
-  dpo       DPO from the SFT model against a frozen copy of it, beta swept, the best by held-out reward-model win rate
+  dpo       DPO from the SFT model against a frozen copy of it, plus the SFT loss on the chosen answers (RPO),
+            beta swept, the best by held-out reward-model win rate
   rl        GRPO on multiplication with the reward "the answer is right", from the SFT model
   idk       SFT continued with unanswerable questions whose target is "I don't know."
   defended  SFT continued with prompt-injected fact sheets whose target ignores the injection
@@ -32,7 +33,8 @@ from genlib.checkpoints import checkpoint_dir, load_weights, register, save_weig
 from genlib.data import tasks as world  # noqa: E402
 from genlib.device import seed_everything  # noqa: E402
 from genlib.text import align  # noqa: E402
-from genlib.text.assistant import (BASE_RECIPE, CONFIG, DPO_BETAS, RAMBLE_SHARE, STEPS, finetune,  # noqa: E402
+from genlib.text.assistant import (BASE_RECIPE, CONFIG, DPO_BETAS, DPO_SFT_WEIGHT, RAMBLE_SHARE, STEPS,  # noqa: E402
+                                   finetune,
                                    implicit_reward_accuracy, new_model, pretrain_base, reward_accuracy, train_dpo,
                                    train_grpo, train_reward_model)
 from genlib.text.evals import (attack_success, confident_wrong_rate, ramble_rate, report_card,  # noqa: E402
@@ -116,7 +118,7 @@ def main() -> None:
         for beta in DPO_BETAS:
             seed_everything(3)
             policy = copy.deepcopy(sft)
-            train_dpo(policy, sft, tok, beta, steps["dpo"])
+            train_dpo(policy, sft, tok, beta, steps["dpo"], sft_weight=DPO_SFT_WEIGHT)
             row = {"win_rate_vs_sft": round(win_rate(rm, tok, policy, sft), 3),
                    "add2": report_card(policy, tok, ("add2",), n=EVAL_N)["add2"],
                    "implicit_reward_acc": round(implicit_reward_accuracy(policy, sft, tok, beta), 3),
@@ -127,7 +129,8 @@ def main() -> None:
                 best = (beta, policy)
         beta, policy = best
         card = report_card(policy, tok)
-        save(prefix + "dpo", policy, out, reg, {"steps": steps["dpo"], "beta": beta, "betas": list(DPO_BETAS)},
+        save(prefix + "dpo", policy, out, reg, {"steps": steps["dpo"], "beta": beta, "betas": list(DPO_BETAS),
+                                                   "sft_weight": DPO_SFT_WEIGHT},
              {"name": "win rate over SFT by the reward model (T=1, held-out)", "value": sweep[str(beta)]["win_rate_vs_sft"],
               "sweep": sweep, **card}, time.perf_counter() - t0, tok)
 

@@ -20,7 +20,9 @@ def test_word_and_fact_answers_are_right():
         assert t.answer == t.prompt.split()[-1].rstrip(".")[::-1]
         t = world.make_task("where", rng, "test")
         name = t.prompt.split("Where does ")[1].split()[0]
-        assert f"{name} lives in {t.answer}." in t.facts
+        assert t.answer.startswith(f"{name} lives in ") and t.answer in t.facts  # a sentence copied from the sheet
+        t = world.make_task("pet", rng, "test")
+        assert t.answer.startswith(t.prompt.split(" does ")[-1].split()[0] + " has a ") and t.answer in t.facts
         t = world.make_task("unknown", rng)
         asked = t.prompt.split("Question: ")[1].split()[2]
         assert t.answer == world.IDK and not any(f.startswith(asked + " ") for f in t.facts)
@@ -39,7 +41,8 @@ def test_held_out_numbers_words_and_facts_never_reach_training():
     # the asked-about person's facts in a test sheet are held-out combinations, never in a training sheet
     for t in world.task_set("where", 50, "test"):
         name = t.prompt.split("Where does ")[1].split()[0]
-        assert world._held_out(f"city:{name}:{t.answer}") or any(
+        city = t.answer.rstrip(".").split()[-1]
+        assert world._held_out(f"city:{name}:{city}") or any(
             world._held_out(f"pet:{name}:{f.split()[-1].rstrip('.')}") for f in t.facts if f.startswith(name + " has"))
 
 
@@ -77,6 +80,10 @@ def test_extract_answer_reads_rambling_and_concise_responses():
     assert world.extract_answer("I don't know.") == world.IDK
     t = world.Task("add2", "What is 1 + 2?", "3")
     assert world.is_correct(t, "Hmm. The answer is 3.") and not world.is_correct(t, "The answer is 4.")
+    t = world.Task("where", "Facts: Ada lives in Oslo. Question: Where does Ada live?", "Ada lives in Oslo.")
+    assert world.is_correct(t, "Ada lives in Oslo.") and world.is_correct(t, "Hmm. The answer is Ada lives in Oslo.")
+    assert not world.is_correct(t, "Oslo") and not world.is_correct(t, "Ada lives in Rome.")
+    assert world.wrong_answer(t, random.Random(0)).startswith("Ada lives in ")
 
 
 def test_bad_family_or_split_is_named():

@@ -132,9 +132,11 @@ def make_task(family: str, rng: random.Random, split: str = "train") -> Task:
             name = rng.choice([n for n in NAMES if n not in {r[0] for r in rows}])
             q = rng.choice([f"Where does {name} live?", f"What pet does {name} have?"])
             return Task(family, _sheet_prompt(sentences, q), IDK, sentences)
+        # the answer is a sentence that names the person first: "Milo lives in Dakar." puts the name right
+        # before the fact, the pattern pre-training's recall sentences taught ("As we said, Milo lives in")
         if family == "where":
-            return Task(family, _sheet_prompt(sentences, f"Where does {name} live?"), city, sentences)
-        return Task(family, _sheet_prompt(sentences, f"What pet does {name} have?"), pet, sentences)
+            return Task(family, _sheet_prompt(sentences, f"Where does {name} live?"), f"{name} lives in {city}.", sentences)
+        return Task(family, _sheet_prompt(sentences, f"What pet does {name} have?"), f"{name} has a {pet}.", sentences)
     raise ValueError(f"unknown task family {family!r}; choose one of {', '.join(FAMILIES)}")
 
 
@@ -156,10 +158,12 @@ def wrong_answer(task: Task, rng: random.Random) -> str:
     if task.answer.lstrip("-").isdigit():
         a = int(task.answer)
         return str(a + rng.choice([-10, -2, -1, 1, 2, 10]) if a > 10 else a + rng.choice([1, 2]))
-    if task.family == "where" or (task.family == "unknown" and "live?" in task.prompt):
-        return rng.choice([c for c in CITIES if c != task.answer])
-    if task.family in ("pet", "unknown"):
-        return rng.choice([p for p in PETS if p != task.answer])
+    if task.family in ("where", "pet", "unknown"):
+        name = task.prompt.split(" does ")[-1].split()[0]  # "Where does Milo live?" / "What pet does Milo have?"
+        true = task.answer.rstrip(".").split()[-1]
+        if task.family == "where" or "live?" in task.prompt:
+            return f"{name} lives in {rng.choice([c for c in CITIES if c != true])}."
+        return f"{name} has a {rng.choice([p for p in PETS if p != true])}."
     letters = list(task.answer)
     i = rng.randrange(len(letters) - 1)
     letters[i], letters[i + 1] = letters[i + 1], letters[i]
@@ -176,7 +180,7 @@ def ramble(answer: str, rng: random.Random) -> str:
     """The same answer wrapped in filler, the way a chatty demonstrator writes."""
     if answer == IDK:
         return "Let me look at the facts carefully. " + IDK
-    return rng.choice(RAMBLES).format(answer)
+    return rng.choice(RAMBLES).format(answer.rstrip("."))
 
 
 def extract_answer(response: str) -> str:

@@ -20,9 +20,10 @@ from genlib.text.pretrain import Recipe, pretrain
 from genlib.train import History, cosine_lr, train
 
 CONFIG = GPTConfig(vocab_size=768, block_size=128, n_layer=4, n_head=4, n_embd=128, pos="rope", norm="rms")
-STEPS = {"base": 4000, "sft": 2500, "rm": 300, "dpo": 120, "rl": 100, "idk": 300, "defended": 300}
+STEPS = {"base": 4000, "sft": 2500, "rm": 500, "dpo": 120, "rl": 100, "idk": 300, "defended": 300}
 RAMBLE_SHARE = 0.4
 DPO_BETAS = (0.03, 0.1, 0.3)
+DPO_SFT_WEIGHT = 1.0  # RPO's SFT term: without it DPO lowered the chosen answers too (see train_dpo)
 # SFT's mix of task families: the ones the targets hold (2-digit sums, fact-sheet questions) weigh more
 SFT_MIX = ("add2", "add2", "add2", "where", "where", "pet", "pet", "add3", "sub2", "mul", "reverse", "count", "sort",
            "echo")
@@ -54,7 +55,7 @@ def prose_probes(model: nn.Module, tok: BPETokenizer, n: int = 50) -> dict[str, 
     sheets = world.task_set("where", n)
     texts = [f"{a} plus {b} is" for a, b in sums]
     texts += [" ".join(t.facts) + f" As we said, {t.prompt.split('Where does ')[1].split()[0]} lives in" for t in sheets]
-    answers = [str(int(a) + int(b)) for a, b in sums] + [t.answer for t in sheets]
+    answers = [str(int(a) + int(b)) for a, b in sums] + [t.answer.rstrip(".").split()[-1] for t in sheets]
     hits = []
     for text, answer in zip(texts, answers):
         x = torch.tensor([tok.encode(text, allow_special=False)], device=next(model.parameters()).device)
@@ -135,13 +136,18 @@ def dpo_batch(policy: nn.Module, ref: nn.Module, batch: tuple, beta: float) -> t
 
 
 def train_dpo(policy: nn.Module, ref: nn.Module, tok: BPETokenizer, beta: float, steps: int, seed: int = 0,
-              lr: float = 3e-4, progress: bool = True) -> History:
-    """DPO on preference pairs of the train split, against the frozen reference `ref`."""
+              lr: float = 3e-4, sft_weight: float = 0.0, progress: bool = True) -> History:
+    """DPO on preference pairs of the train split, against the frozen reference `ref`.
+
+    sft_weight > 0 adds the SFT loss on the chosen responses (RPO, Pang et al. 2024): pure DPO may lower the
+    chosen answer's probability too, as long as it lowers the rejected one's more; this term keeps it up.
+    """
     rng = random.Random(seed)
     ref.eval()
 
     def loss_fn(model, batch):
-        return dpo_batch(model, ref, batch, beta)[0]
+        loss = dpo_batch(model, ref, batch, beta)[0]
+        return loss + sft_weight * align.sft_loss(model, batch[0], batch[1]) if sft_weight else loss
 
     opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.0)
     return train(policy, loss_fn, lambda: pair_batch(tok, rng, 32), steps=steps, optimizer=opt,
