@@ -11,7 +11,7 @@ Stages, each a few hundred steps of genlib.train.train on data made by genlib.da
   rm        a reward model (the SFT GPT + a scalar head), Bradley-Terry on preference pairs
   dpo       DPO from the SFT model against a frozen copy of it, plus the SFT loss on the chosen answers (RPO),
             beta swept, the best by held-out reward-model win rate
-  rl        GRPO on multiplication with the reward "the answer is right", from the SFT model
+  rl        GRPO on 3-digit sums with the reward "the answer is right", from the SFT model
   idk       SFT continued with unanswerable questions whose target is "I don't know."
   defended  SFT continued with prompt-injected fact sheets whose target ignores the injection
 Every metric is measured on held-out tasks (unseen numbers, words and facts) and written to the manifest.
@@ -33,10 +33,9 @@ from genlib.checkpoints import checkpoint_dir, load_weights, register, save_weig
 from genlib.data import tasks as world  # noqa: E402
 from genlib.device import seed_everything  # noqa: E402
 from genlib.text import align  # noqa: E402
-from genlib.text.assistant import (BASE_RECIPE, CONFIG, DPO_BETAS, DPO_SFT_WEIGHT, RAMBLE_SHARE, STEPS,  # noqa: E402
-                                   finetune,
-                                   implicit_reward_accuracy, new_model, pretrain_base, reward_accuracy, train_dpo,
-                                   train_grpo, train_reward_model)
+from genlib.text.assistant import (BASE_RECIPE, CONFIG, DPO_BETAS, DPO_SFT_WEIGHT, RAMBLE_SHARE, RL_FAMILY,  # noqa: E402
+                                   STEPS, finetune, implicit_reward_accuracy, new_model, pretrain_base,
+                                   reward_accuracy, train_dpo, train_grpo, train_reward_model)
 from genlib.text.evals import (attack_success, confident_wrong_rate, ramble_rate, report_card,  # noqa: E402
                                win_rate)
 
@@ -139,11 +138,11 @@ def main() -> None:
         t0 = time.perf_counter()
         sft = load(prefix + "sft", out)
         policy = copy.deepcopy(sft)
-        before = align.task_accuracy(sft, tok, world.task_set("mul", 200))
-        train_grpo(policy, sft, tok, "mul", steps["rl"])
-        after = align.task_accuracy(policy, tok, world.task_set("mul", 200))
-        save(prefix + "rl", policy, out, reg, {"steps": steps["rl"], "family": "mul", "group": 8, "prompts": 8},
-             {"name": "held-out mul success (greedy, n=200)", "before": round(before, 3), "value": round(after, 3)},
+        before = align.task_accuracy(sft, tok, world.task_set(RL_FAMILY, 200))
+        train_grpo(policy, sft, tok, RL_FAMILY, steps["rl"])
+        after = align.task_accuracy(policy, tok, world.task_set(RL_FAMILY, 200))
+        save(prefix + "rl", policy, out, reg, {"steps": steps["rl"], "family": RL_FAMILY, "group": 8, "prompts": 8},
+             {"name": f"held-out {RL_FAMILY} success (greedy, n=200)", "before": round(before, 3), "value": round(after, 3)},
              time.perf_counter() - t0, tok)
 
     if "idk" in stages:

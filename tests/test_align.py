@@ -127,3 +127,17 @@ def test_stream_types_what_respond_returns(tok, model):
                                                                                         max_new_tokens=8)[0]
     with pytest.raises(ValueError, match="exceeds the model's context"):
         list(align.stream(model, tok, "word " * 80))
+
+
+def test_dpo_with_an_sft_term_adds_the_loss_on_the_chosen_answers(tok):
+    import copy
+    import random
+
+    from genlib.text import assistant
+    torch.manual_seed(2)
+    m = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=128, n_layer=1, n_head=2, n_embd=32, pos="rope", norm="rms"))
+    cid, cm, _, _ = assistant.pair_batch(tok, random.Random(0), 32)  # the batch train_dpo(seed=0) draws first
+    first = {w: assistant.train_dpo(copy.deepcopy(m), m, tok, 0.1, 1, seed=0, sft_weight=w, progress=False).loss[0]
+             for w in (0.0, 0.5)}
+    assert first[0.0] == pytest.approx(math.log(2), rel=1e-5)  # the policy starts as the reference
+    assert first[0.5] == pytest.approx(math.log(2) + 0.5 * align.sft_loss(m, cid, cm).item(), rel=1e-5)

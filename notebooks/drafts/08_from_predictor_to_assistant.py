@@ -121,6 +121,26 @@ for text in ["58 plus 21 is", "Ada lives in Oslo. Ben has a cat. Ben lives in Ro
 print("chat prompt 'What is 58 + 21?' ->", repr(align.respond(base, tok, ["What is 58 + 21?"])[0][:60]))
 
 # %% [markdown]
+# How did the base model learn to look facts up? The script probed it every 500 steps, in its own prose, on held-out
+# sheets ("… As we said, Milo lives in") and held-out sums ("58 plus 21 is"). The skill does not grow smoothly: it
+# stays low for thousands of steps, then jumps. Such jumps are typical of copying skills (the "induction heads" of
+# Olsson et al., 2022), and *when* they come depends on the run: the same recipe with a slightly different tokenizer
+# had reached only 0.42 recall at step 4,000 (`benchmarks/results/assistant_answer_format.md`).
+
+# %%
+probes = manifest["assistant_base"]["metric"]["probes"]
+steps = [p["step"] + 1 for p in probes]
+fig, ax = plt.subplots(figsize=(6, 2.8))
+ax.plot(steps, [p["prose_recall"] for p in probes], "o-", label="fact recall in prose")
+ax.plot(steps, [p["prose_add2"] for p in probes], "s-", label="2-digit sums in prose")
+ax.set(xlabel="pre-training step", ylabel="held-out success", ylim=(0, 1.05), title="The base model's skills appear late")
+ax.legend()
+plt.show()
+jump = max(range(1, len(probes)), key=lambda i: probes[i]["prose_recall"] - probes[i - 1]["prose_recall"])
+print(f"largest jump in recall: {probes[jump - 1]['prose_recall']:.2f} -> {probes[jump]['prose_recall']:.2f} "
+      f"between steps {steps[jump - 1]:,} and {steps[jump]:,}; final {probes[-1]['prose_recall']:.2f}")
+
+# %% [markdown]
 # ## 4. Supervised fine-tuning: learn to answer, from the assistant's tokens only
 #
 # SFT is next-token training on conversations, with one change: the loss counts only the tokens the model
@@ -142,8 +162,13 @@ print(f"SFT loss of the base model: {align.sft_loss(base, *batch).item():.3f}; "
 
 # %% [markdown]
 # The demonstrations are uneven, as real ones are: 40% of them wrap the answer in chatter ("Great question!
-# After careful thought, the answer is 85."). A short visible run of SFT from the base model (the script runs
-# 1,000 steps of the same function):
+# After careful thought, the answer is 85."). Answers to fact questions are whole sentences that name the person
+# first ("Milo lives in Dakar."): the name right before the fact is the pattern pre-training's recall sentences
+# taught ("As we said, Milo lives in …"). With bare answers ("Dakar") this small model looked facts up well only
+# after a few words of chatter, and answered near chance when it had to answer at once (measured in
+# `benchmarks/results/assistant_answer_format.md`): the format of the answer is part of what a model can learn.
+#
+# A short visible run of SFT from the base model (the script runs 2,500 steps of the same function):
 
 # %%
 demo = copy.deepcopy(base)
@@ -160,7 +185,8 @@ card_base = evals.report_card(base, tok, ("add2", "where", "pet"))
 card_sft = evals.report_card(sft, tok)
 fig, ax = plt.subplots(figsize=(8, 3))
 fams = list(card_sft)
-ax.bar([i - 0.2 for i in range(len(fams))], [card_base.get(f, 0) for f in fams], 0.4, label="base (where measured)")
+measured = [i for i, f in enumerate(fams) if f in card_base]  # the base is asked three families only
+ax.bar([i - 0.2 for i in measured], [card_base[fams[i]] for i in measured], 0.4, label="base (3 families)")
 ax.bar([i + 0.2 for i in range(len(fams))], [card_sft[f] for f in fams], 0.4, label="SFT")
 ax.set(xticks=range(len(fams)), xticklabels=fams, ylabel="held-out success", ylim=(0, 1.05),
        title="What SFT teaches: answering (100 held-out questions per family)")
@@ -171,7 +197,7 @@ print("SFT: ", card_sft)
 
 # %% [markdown]
 # SFT turns the same knowledge into answers: the base model answers almost none of these questions in the chat
-# format, the SFT model most of them. The families it still fails show what 0.9M parameters and 1,000 steps can
+# format, the SFT model most of them. The families it still fails show what 0.9M parameters and 2,500 steps can
 # learn: tasks that need the letters of a word it never saw (reverse, sort) are hard for a model that sees
 # words as BPE tokens.
 
@@ -232,7 +258,10 @@ history = assistant.train_dpo(policy, sft, tok, beta=0.1, steps=10)
 print(f"after 10 visible steps: {history.loss[-1]:.3f}")
 
 # %% [markdown]
-# The script swept β over three values (120 steps each) and shipped the best by win rate. Its table, then the
+# The script adds one term to this loss: the SFT loss on the chosen answers (RPO, Pang et al., 2024). Pure DPO
+# only asks that the chosen answer gain on the rejected one, and it can get there by lowering both; the extra
+# term keeps the chosen answers likely. The script swept β over three values (120 steps each) and shipped the
+# best by win rate. Its table, then the
 # shipped DPO model measured here: its sampled responses (T = 1) against the SFT model's on 200 held-out
 # prompts, judged by the reward model (a tie counts half), and its exact task success.
 
@@ -261,7 +290,8 @@ assert win >= 0.65 and mean(card_dpo) >= mean(card_sft) - 0.005
 # nothing. A KL term keeps the model near the SFT start. Here is one group, from the SFT model:
 
 # %%
-task = world.make_task("mul", random.Random(7), "train")
+rl_family = manifest["assistant_rl"]["settings"]["family"]
+task = world.make_task(rl_family, random.Random(7), "train")
 replies = align.respond(sft, tok, [task.prompt] * 8, temperature=1.0, generator=torch.Generator().manual_seed(0))
 rewards = torch.tensor([[float(world.is_correct(task, r)) for r in replies]])
 print(task.prompt, "correct:", task.answer)
@@ -269,15 +299,17 @@ for r, a in zip(replies, align.group_advantages(rewards)[0]):
     print(f"  advantage {a:+.2f}  {r[:60]!r}")
 
 # %% [markdown]
-# The script ran 100 GRPO steps (8 prompts × 8 samples each) on multiplication from the training split. Held-out
-# multiplication, greedy, before and after:
+# The script ran GRPO (8 prompts × 8 samples a step) on 3-digit sums from the training split: about 650,000
+# pairs, too many to memorize, so a gain must carry over to new sums. (On 2-digit × 1-digit products, whose 576
+# training pairs the model can memorize, GRPO raised the training reward and *lowered* held-out accuracy.)
+# Held-out sums, greedy, before and after:
 
 # %%
 rl = load("rl")
-mul_test = world.task_set("mul", 200)
-acc_before = align.task_accuracy(sft, tok, mul_test)
-acc_after = align.task_accuracy(rl, tok, mul_test)
-print(f"held-out multiplication: SFT {acc_before:.1%} -> GRPO {acc_after:.1%} (200 questions)")
+rl_test = world.task_set(rl_family, 200)
+acc_before = align.task_accuracy(sft, tok, rl_test)
+acc_after = align.task_accuracy(rl, tok, rl_test)
+print(f"held-out {rl_family}: SFT {acc_before:.1%} -> GRPO {acc_after:.1%} (200 questions)")
 assert acc_after - acc_before >= 0.10
 
 # %% [markdown]
