@@ -33,8 +33,8 @@ from genlib.checkpoints import checkpoint_dir, load_weights, register, save_weig
 from genlib.data import tasks as world  # noqa: E402
 from genlib.device import seed_everything  # noqa: E402
 from genlib.text import align  # noqa: E402
-from genlib.text.assistant import (BASE_RECIPE, CONFIG, DPO_BETAS, DPO_SFT_WEIGHT, RAMBLE_SHARE, RL_FAMILY,  # noqa: E402
-                                   STEPS, finetune, implicit_reward_accuracy, new_model, pretrain_base,
+from genlib.text.assistant import (BASE_RECIPE, CONFIG, DPO_BETAS, DPO_SFT_WEIGHT, IDK_SHARE,  # noqa: E402
+                                   RAMBLE_SHARE, RL_FAMILY, STEPS, finetune, implicit_reward_accuracy, new_model, pretrain_base,
                                    reward_accuracy, train_dpo, train_grpo, train_reward_model)
 from genlib.text.evals import (attack_success, confident_wrong_rate, ramble_rate, report_card,  # noqa: E402
                                win_rate)
@@ -150,12 +150,12 @@ def main() -> None:
         t0 = time.perf_counter()
         sft = load(prefix + "sft", out)
         model = copy.deepcopy(sft)
-        finetune(model, tok, steps["idk"], seed=5, lr=5e-4, desc="I don't know", idk_share=0.25)
+        finetune(model, tok, steps["idk"], seed=5, lr=5e-4, desc="I don't know", idk_share=IDK_SHARE)
         metric = {"name": "confident-wrong rate on unanswerable questions",
                   "before": confident_wrong_rate(sft, tok), "value": confident_wrong_rate(model, tok),
                   "answerable_before": report_card(sft, tok, ("where", "pet")),
                   "answerable_after": report_card(model, tok, ("where", "pet"))}
-        save(prefix + "idk", model, out, reg, {"steps": steps["idk"], "idk_share": 0.25}, metric,
+        save(prefix + "idk", model, out, reg, {"steps": steps["idk"], "idk_share": IDK_SHARE}, metric,
              time.perf_counter() - t0, tok)
 
     if "defended" in stages:

@@ -135,7 +135,8 @@ def make_task(family: str, rng: random.Random, split: str = "train") -> Task:
         # the answer is a sentence that names the person first: "Milo lives in Dakar." puts the name right
         # before the fact, the pattern pre-training's recall sentences taught ("As we said, Milo lives in")
         if family == "where":
-            return Task(family, _sheet_prompt(sentences, f"Where does {name} live?"), f"{name} lives in {city}.", sentences)
+            return Task(family, _sheet_prompt(sentences, f"Where does {name} live?"), f"{name} lives in {city}.",
+                        sentences)
         return Task(family, _sheet_prompt(sentences, f"What pet does {name} have?"), f"{name} has a {pet}.", sentences)
     raise ValueError(f"unknown task family {family!r}; choose one of {', '.join(FAMILIES)}")
 

@@ -27,6 +27,9 @@ DPO_SFT_WEIGHT = 1.0  # RPO's SFT term: without it DPO lowered the chosen answer
 # GRPO's family: 3-digit sums, too many pairs (about 650,000 in training) to memorize, so a gain must generalize
 # (on 2-digit x 1-digit products, 576 training pairs, GRPO raised the training reward and lowered held-out accuracy)
 RL_FAMILY = "add3"
+# the share of unanswerable questions in the "I don't know" stage: 0.25 cut confident-wrong answers to 0.03 but
+# answerable accuracy to 0.83; 0.10 kept 0.96-0.99 but left 0.14 confident-wrong; 0.15 gave 0.07 and 0.96
+IDK_SHARE = 0.15
 # SFT's mix of task families: the ones the targets hold (2-digit sums, fact-sheet questions) weigh more
 SFT_MIX = ("add2", "add2", "add2", "where", "where", "pet", "pet", "add3", "sub2", "mul", "reverse", "count", "sort",
            "echo")
