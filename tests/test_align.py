@@ -89,8 +89,10 @@ def test_reward_model_reads_the_last_response_token(tok):
 
 def test_group_advantages_and_grpo_push_up_the_better_sample(tok, model):
     rewards = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
-    adv = align.group_advantages(rewards)
-    assert adv.tolist() == [[0.5, -0.5, -0.5, 0.5], [0.0] * 4]  # a group that all fail teaches nothing
+    assert align.group_advantages(rewards, scale=False).tolist() == [[0.5, -0.5, -0.5, 0.5], [0.0] * 4]
+    adv = align.group_advantages(rewards)  # divided by the group's std, sqrt(1/3)
+    assert adv[0].tolist() == pytest.approx([0.866, -0.866, -0.866, 0.866], abs=1e-3)
+    assert adv[1].tolist() == [0.0] * 4  # a group that all fail teaches nothing
     ids, mask = align.chat_batch(tok, [("What is 2 + 2?", "4"), ("What is 2 + 2?", "5")])
     m = GPT(model.config)
     m.load_state_dict(model.state_dict())

@@ -124,9 +124,11 @@ def check_pair(chosen: str, rejected: str) -> None:
                          "teaches nothing (its DPO margin is 0 whatever the model does); drop it")
 
 
-def group_advantages(rewards: torch.Tensor) -> torch.Tensor:
-    """GRPO's advantage: each sample's reward minus its group's mean (rows are groups of samples of one prompt)."""
-    return rewards - rewards.mean(dim=1, keepdim=True)
+def group_advantages(rewards: torch.Tensor, scale: bool = True) -> torch.Tensor:
+    """GRPO's advantage: each sample's reward minus its group's mean, over the group's std when `scale` (rows are
+    groups of samples of one prompt). Scaling gives a hard prompt's rare success the same weight as an easy one's."""
+    adv = rewards - rewards.mean(dim=1, keepdim=True)
+    return adv / (rewards.std(dim=1, keepdim=True) + 1e-4) if scale else adv
 
 
 def grpo_loss(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor, advantages: torch.Tensor,

@@ -20,7 +20,7 @@ from genlib.text.pretrain import Recipe, pretrain
 from genlib.train import History, cosine_lr, train
 
 CONFIG = GPTConfig(vocab_size=768, block_size=128, n_layer=4, n_head=4, n_embd=128, pos="rope", norm="rms")
-STEPS = {"base": 4000, "sft": 2500, "rm": 500, "dpo": 120, "rl": 100, "idk": 300, "defended": 300}
+STEPS = {"base": 4000, "sft": 2500, "rm": 500, "dpo": 120, "rl": 500, "idk": 300, "defended": 300}
 RAMBLE_SHARE = 0.4
 DPO_BETAS = (0.03, 0.1, 0.3)
 DPO_SFT_WEIGHT = 1.0  # RPO's SFT term: without it DPO lowered the chosen answers too (see train_dpo)
@@ -168,7 +168,7 @@ def implicit_reward_accuracy(policy: nn.Module, ref: nn.Module, tok: BPETokenize
 
 
 def train_grpo(policy: nn.Module, ref: nn.Module, tok: BPETokenizer, family: str, steps: int, group: int = 8,
-               prompts: int = 8, seed: int = 0, lr: float = 2e-4, kl_coef: float = 0.05, temperature: float = 1.0,
+               prompts: int = 8, seed: int = 0, lr: float = 1e-4, kl_coef: float = 0.05, temperature: float = 1.0,
                progress: bool = True) -> History:
     """GRPO with the verifiable reward 'the answer is right' on one arithmetic family."""
     rng, g = random.Random(seed), torch.Generator().manual_seed(seed)

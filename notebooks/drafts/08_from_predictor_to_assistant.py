@@ -285,8 +285,8 @@ assert win >= 0.65 and mean(card_dpo) >= mean(card_sft) - 0.005
 #
 # Where an answer can be checked (a sum, a unit test), the reward needs no people at all: 1 if right, else 0.
 # **GRPO** (Shao et al., 2024, used for DeepSeek-R1) samples a *group* of answers to each prompt and uses each
-# answer's reward minus the group's mean as its advantage: answers better than their siblings are made more
-# likely, worse ones less. No value network is needed, and a group that is all right or all wrong teaches
+# answer's reward minus the group's mean, divided by the group's standard deviation, as its advantage: answers
+# better than their siblings are made more likely, worse ones less. No value network is needed, and a group that is all right or all wrong teaches
 # nothing. A KL term keeps the model near the SFT start. Here is one group, from the SFT model:
 
 # %%
@@ -299,7 +299,7 @@ for r, a in zip(replies, align.group_advantages(rewards)[0]):
     print(f"  advantage {a:+.2f}  {r[:60]!r}")
 
 # %% [markdown]
-# The script ran GRPO (8 prompts × 8 samples a step) on 3-digit sums from the training split: about 650,000
+# The script ran 500 GRPO steps (8 prompts × 8 samples each) on 3-digit sums from the training split: about 650,000
 # pairs, too many to memorize, so a gain must carry over to new sums. (On 2-digit × 1-digit products, whose 576
 # training pairs the model can memorize, GRPO raised the training reward and *lowered* held-out accuracy.)
 # Held-out sums, greedy, before and after:
