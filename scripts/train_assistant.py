@@ -34,8 +34,8 @@ from genlib.data import tasks as world  # noqa: E402
 from genlib.device import seed_everything  # noqa: E402
 from genlib.text import align  # noqa: E402
 from genlib.text.assistant import (BASE_RECIPE, CONFIG, DPO_BETAS, DPO_SFT_WEIGHT, IDK_SHARE,  # noqa: E402
-                                   RAMBLE_SHARE, RL_FAMILY, STEPS, finetune, implicit_reward_accuracy, new_model, pretrain_base,
-                                   reward_accuracy, train_dpo, train_grpo, train_reward_model)
+                                   RAMBLE_SHARE, RL_FAMILY, STEPS, finetune, implicit_reward_accuracy, new_model,
+                                   pretrain_base, reward_accuracy, train_dpo, train_grpo, train_reward_model)
 from genlib.text.evals import (attack_success, confident_wrong_rate, ramble_rate, report_card,  # noqa: E402
                                win_rate)
 

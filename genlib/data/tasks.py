@@ -92,6 +92,11 @@ def fact_sheet(rng: random.Random, split: str, n_people: int = 3) -> tuple[list[
     return rows, sentences
 
 
+def asked_fact(task: Task) -> tuple[str, str]:
+    """(name, city or pet) of a fact-sheet task: who the question asks about, and the word its answer ends on."""
+    return task.prompt.split(" does ")[-1].split()[0], task.answer.rstrip(".").split()[-1]
+
+
 def _sheet_prompt(sentences: list[str], question: str) -> str:
     return "Facts: " + " ".join(sentences) + " Question: " + question
 
@@ -160,8 +165,7 @@ def wrong_answer(task: Task, rng: random.Random) -> str:
         a = int(task.answer)
         return str(a + rng.choice([-10, -2, -1, 1, 2, 10]) if a > 10 else a + rng.choice([1, 2]))
     if task.family in ("where", "pet", "unknown"):
-        name = task.prompt.split(" does ")[-1].split()[0]  # "Where does Milo live?" / "What pet does Milo have?"
-        true = task.answer.rstrip(".").split()[-1]
+        name, true = asked_fact(task)
         if task.family == "where" or "live?" in task.prompt:
             return f"{name} lives in {rng.choice([c for c in CITIES if c != true])}."
         return f"{name} has a {rng.choice([p for p in PETS if p != true])}."
@@ -264,7 +268,7 @@ def chat_corpus_sample(rng: random.Random, n: int) -> str:
     parts = []
     for _ in range(n):
         t = make_task(rng.choice(FAMILIES), rng, "train")
-        answer = t.answer.rstrip(".").split()[-1] if t.family in ("where", "pet") else t.answer
+        answer = asked_fact(t)[1] if t.family in ("where", "pet") else t.answer
         parts.append(t.prompt + " " + ramble(answer, rng))
     return "\n".join(parts)
 

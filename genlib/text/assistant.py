@@ -60,8 +60,8 @@ def prose_probes(model: nn.Module, tok: BPETokenizer, n: int = 50) -> dict[str, 
     sums = [t.prompt[len("What is "):-1].split(" + ") for t in world.task_set("add2", n)]
     sheets = world.task_set("where", n)
     texts = [f"{a} plus {b} is" for a, b in sums]
-    texts += [" ".join(t.facts) + f" As we said, {t.prompt.split('Where does ')[1].split()[0]} lives in" for t in sheets]
-    answers = [str(int(a) + int(b)) for a, b in sums] + [t.answer.rstrip(".").split()[-1] for t in sheets]
+    texts += [" ".join(t.facts) + f" As we said, {world.asked_fact(t)[0]} lives in" for t in sheets]
+    answers = [str(int(a) + int(b)) for a, b in sums] + [world.asked_fact(t)[1] for t in sheets]
     hits = []
     for text, answer in zip(texts, answers):
         x = torch.tensor([tok.encode(text, allow_special=False)], device=next(model.parameters()).device)
