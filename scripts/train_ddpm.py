@@ -38,8 +38,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from genlib import distributed  # noqa: E402
-from genlib.checkpoints import checkpoint_dir, register, save_weights  # noqa: E402
+from genlib.checkpoints import checkpoint_dir, load_weights, register, save_weights  # noqa: E402
 from genlib.data import load_mnist  # noqa: E402
+from genlib.data.files import sha256_file  # noqa: E402
 from genlib.device import get_device, scale, seed_everything  # noqa: E402
 from genlib.diffusion import alphas_cumprod, linear_betas  # noqa: E402
 from genlib.diffusion.ddpm import (EMA, PREDICTIONS, as_noise_predictor, noise_prediction_loss,  # noqa: E402
@@ -74,8 +75,10 @@ def loss_function(settings: dict, ab: torch.Tensor, g: torch.Generator):
 
 def train_recipe(settings: dict, *, minutes: float | None = None, steps: int | None = None,
                  state_path: Path | None = None, device: torch.device | None = None,
-                 progress: bool = True) -> tuple[torch.nn.Module, History]:
+                 progress: bool = True, init: Path | None = None) -> tuple[torch.nn.Module, History]:
     """Train a U-Net on the MNIST training digits by `settings` on a budget of minutes and/or steps: (EMA, History).
+
+    `init` starts from those weights (a checkpoint of the same U-Net) instead of a fresh initialisation.
 
     Under torchrun each rank draws its own batches and noise; the weights and the EMA are the same on every rank.
     """
@@ -85,7 +88,10 @@ def train_recipe(settings: dict, *, minutes: float | None = None, steps: int | N
     images, _ = load_mnist("train")
     data = (images * 2 - 1).to(device)
     g = torch.Generator().manual_seed(distributed.rank_seed(settings["seed"]))  # rank 0: the seed itself
-    model = distributed.wrap(UNet(settings["model"]).to(device))  # DDP under torchrun, else the U-Net itself
+    unet = UNet(settings["model"])
+    if init is not None:
+        load_weights(unet, init, settings.get("init", {}).get("sha256"))
+    model = distributed.wrap(unet.to(device))  # DDP under torchrun, else the U-Net itself
     ema = EMA(distributed.unwrap(model), settings["ema_decay"])
     opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.0)
     loss_fn = loss_function(settings, ab, g)
@@ -136,6 +142,9 @@ def main() -> None:
                         help='UNetConfig fields to change, e.g. \'{"base_channels": 48}\'')
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the scale's)")
     parser.add_argument("--ema-decay", type=float, default=None, help="EMA decay (default: the scale's)")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="continue from these weights (same U-Net), e.g. checkpoints/ddpm_mnist_edm.pt; "
+                             "the learning rate warms up and decays again over --minutes")
     parser.add_argument("--no-register", action="store_true", help="save the weights but leave the manifest alone")
     args = parser.parse_args()
     if args.threads:
@@ -148,6 +157,10 @@ def main() -> None:
     if not 0 < minutes <= MAX_MINUTES:
         raise SystemExit(f"--minutes must lie in (0, {MAX_MINUTES}], got {minutes}")
     settings["minutes"] = minutes
+    if args.init is not None:
+        if not args.init.is_file():
+            raise SystemExit(f"--init {args.init}: no such weights file (give a .pt saved by this script)")
+        settings["init"] = {"file": args.init.name, "sha256": sha256_file(args.init)}
     ctx = distributed.setup()  # one process, or this rank of a torchrun group
     device = ctx.device
     if ctx.world_size > 1:
@@ -157,7 +170,7 @@ def main() -> None:
               f"{f' x {ctx.world_size} processes' if ctx.world_size > 1 else ''}; training for {minutes:g} minutes",
               flush=True)
     net, history = train_recipe(settings, minutes=minutes, state_path=STATE_DIR / f"{args.name}.state.pt",
-                                device=device, progress=ctx.is_main)
+                                device=device, progress=ctx.is_main, init=args.init)
     if not ctx.is_main:  # rank 0 alone measures, saves and registers
         distributed.cleanup()
         return
