@@ -197,3 +197,29 @@ def test_bad_moe_settings_are_refused_with_the_fix(kw, message):
         _config(**kw)
     with pytest.raises(ValueError, match="MoE needs n_expert >= 1"):
         MoE(_config(n_expert=0))
+
+
+def test_expert_usage_and_the_balancing_loss_in_pretraining():
+    from genlib.text.moe import expert_usage
+    from genlib.text.pretrain import Recipe, make_optimizers, pretrain
+    data = torch.randint(11, (2000,), generator=torch.Generator().manual_seed(0))
+    x = data[:64].view(4, 16)
+    aux = {}
+    for weight in (0.0, 1.0):
+        torch.manual_seed(0)
+        model = GPT(_config(expert_top_k=1))
+        recipe = Recipe(batch_size=8, block_size=16, lr=1e-2, muon_lr=1e-2, optimizer="muon")
+        pretrain(model, data, recipe, steps=40, progress=False, aux_loss_weight=weight)
+        usage = expert_usage(model, x)
+        assert usage.shape == (2, 4) and torch.allclose(usage.sum(1), torch.ones(2))
+        model.eval()
+        model(x)
+        aux[weight] = moe_aux_loss(model).item()
+        if weight:
+            assert usage.max() < 0.35    # balanced: every expert near 1/4 of the choices
+    # two layers, each 1.0 when even: without the loss one expert took most tokens (2.60 when measured)
+    assert aux[1.0] < 2.1 < 2.4 < aux[0.0]
+    adam, muon = make_optimizers(model, Recipe(optimizer="muon"))
+    assert id(model.blocks[0].mlp.router.weight) not in {id(p) for g in muon.param_groups for p in g["params"]}
+    with pytest.raises(ValueError, match="no mixture-of-experts layer"):
+        expert_usage(GPT(_config(n_expert=0)), x)

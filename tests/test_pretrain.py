@@ -113,3 +113,12 @@ def test_pretrain_stops_on_a_time_budget():
     assert 0.5 <= hist.seconds < 5 and len(hist.steps) > 1
     with pytest.raises(ValueError, match="budget"):
         pretrain(model, data, Recipe(), progress=False)
+
+
+def test_loss_by_position_of_a_uniform_model_is_log_vocab_everywhere():
+    from genlib.text.lm import loss_by_position
+    data = torch.randint(7, (300,))
+    curve = loss_by_position(lambda x: torch.zeros(*x.shape, 7), data, 50, n_windows=4)
+    assert curve.shape == (50,) and torch.allclose(curve, torch.full((50,), math.log(7)))
+    with pytest.raises(ValueError, match="need at least 301"):
+        loss_by_position(lambda x: torch.zeros(*x.shape, 7), data, 300)

@@ -12,10 +12,11 @@ problems out of training, so test problems are never seen.
 from __future__ import annotations
 
 import random
-import zlib
 from dataclasses import dataclass
 
 import torch
+
+from genlib.data.tasks import _held_out
 
 FORMATS = ("direct", "scratchpad", "tool")
 OPS = ("+", "*")
@@ -41,7 +42,7 @@ def decode(ids: list[int]) -> str:
 
 def is_held_out(a: int, op: str, b: int) -> bool:
     """True for the problems of the test split (a fixed hash, the same on every machine)."""
-    return zlib.crc32(f"{a}{op}{b}".encode()) % 1000 < HELD_OUT * 1000
+    return _held_out(f"{a}{op}{b}", HELD_OUT)
 
 
 @dataclass
@@ -121,24 +122,28 @@ def example(problem: Problem, fmt: str) -> tuple[list[int], list[int]]:
     return encode(q + s), mask
 
 
-def batch(rng: random.Random, fmt: str, size: int, max_digits: int, mul_share: float = 0.5,
-          split: str = "train") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A padded batch (x, y, mask) of problems with 1..max_digits digits: next-token targets y, loss mask on y."""
-    rows = []
-    for _ in range(size):
+def batch(rng: random.Random, fmt: str, tokens: int, max_digits: int, mul_share: float = 0.5,
+          split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """A padded batch (ids, mask) of problems with 1..max_digits digits and at least `tokens` tokens to predict.
+
+    Counting tokens rather than problems keeps formats comparable: a scratchpad problem is several times longer
+    than a direct one, so an equal-token batch holds fewer of them. The mask (1 on the tokens the model must
+    write, 0 on the question, the calculator's result and the padding) is what `align.sft_loss` takes.
+    """
+    if tokens < 1 or max_digits < 1:
+        raise ValueError(f"tokens and max_digits must be >= 1, got tokens={tokens}, max_digits={max_digits}")
+    rows, total = [], 0
+    while total < tokens:
         op = "*" if rng.random() < mul_share else "+"
-        ids, mask = example(make_problem(rng, rng.randint(1, max_digits), op, split), fmt)
-        rows.append((ids, mask))
-    width = max(len(ids) for ids, _ in rows) - 1
-    x = torch.full((size, width), PAD, dtype=torch.long)
-    y = torch.full((size, width), PAD, dtype=torch.long)
-    m = torch.zeros(size, width)
-    for r, (ids, mask) in enumerate(rows):
-        n = len(ids) - 1
-        x[r, :n] = torch.tensor(ids[:-1])
-        y[r, :n] = torch.tensor(ids[1:])
-        m[r, :n] = torch.tensor(mask[1:], dtype=torch.float)
-    return x, y, m
+        rows.append(example(make_problem(rng, rng.randint(1, max_digits), op, split), fmt))
+        total += len(rows[-1][0]) - 1
+    width = max(len(ids) for ids, _ in rows)
+    ids = torch.full((len(rows), width), PAD, dtype=torch.long)
+    mask = torch.zeros(len(rows), width)
+    for r, (row, row_mask) in enumerate(rows):
+        ids[r, :len(row)] = torch.tensor(row)
+        mask[r, :len(row)] = torch.tensor(row_mask, dtype=torch.float)
+    return ids, mask
 
 
 def read_answer(text: str) -> int | None:

@@ -38,9 +38,9 @@ ECHO_TEMPLATES = ["Say {}.", "Answer {}.", "Reply only with {}."]  # instruction
 HELD_OUT = 0.2  # share of numbers pairs, words and facts kept for testing
 
 
-def _held_out(key: str) -> bool:
-    """True for the keys in the held-out split (a fixed hash, the same on every machine)."""
-    return zlib.crc32(key.encode()) % 1000 < HELD_OUT * 1000
+def _held_out(key: str, share: float = HELD_OUT) -> bool:
+    """True for the keys in the held-out split: a fixed hash puts `share` of all keys there, the same on every machine."""
+    return zlib.crc32(key.encode()) % 1000 < share * 1000
 
 
 TRAIN_WORDS = [w for w in WORDS if not _held_out(f"word:{w}")]

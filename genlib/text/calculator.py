@@ -49,34 +49,50 @@ def calculate(expression: str) -> int:
 
 
 @torch.no_grad()
-def generate_with_calculator(model: Callable[[torch.Tensor], torch.Tensor], prompt: str,
-                             encode: Callable[[str], list[int]], decode: Callable[[list[int]], str],
-                             max_new_tokens: int = 64, call: str = "<calc>", close: str = "</calc>",
-                             stop: str = ";") -> tuple[str, list[str]]:
+def generate_with_calculator(model: torch.nn.Module, prompt: str, encode: Callable[[str], list[int]],
+                             decode: Callable[[list[int]], str], max_new_tokens: int = 64, call: str = "<calc>",
+                             close: str = "</calc>", stop: str = ";") -> tuple[str, list[str]]:
     """Greedy generation after `prompt` that runs the calculator whenever the model writes `close`.
 
-    Returns the generated text (results included) and the calls made. A call the calculator refuses gets
-    '?' as its result, so the answer is wrong rather than the loop crashing.
+    The result's tokens are fed to the model as if it had written them, and decoding goes on after them (with
+    the model's key/value cache when it has one, so each token costs one step). Returns the generated text
+    (results included) and the calls made. A call the calculator refuses gets '?' as its result, so the answer
+    is wrong rather than the loop crashing.
     """
-    ids, text, calls = encode(prompt), "", []
-    device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else "cpu"
-    for _ in range(max_new_tokens):
-        logits = model(torch.tensor([ids], device=device))[0, -1]
-        token = int(logits.argmax())
-        ids.append(token)
-        text += decode([token])
-        if text.endswith(stop):
-            break
-        if text.endswith(close) and call in text:
-            expression = text[text.rindex(call) + len(call):-len(close)]
-            calls.append(expression)
-            try:
-                result = str(calculate(expression))
-            except CalculatorError:
-                result = "?"
-            try:
-                ids += encode(result)
-            except ValueError:  # e.g. a minus sign the model's vocabulary lacks
+    if not prompt:
+        raise ValueError("the prompt is empty: give the question, e.g. '123+45='")
+    device = next(model.parameters()).device
+    caches = model.new_caches() if hasattr(model, "new_caches") else None
+    ids, text, calls, pos = encode(prompt), "", [], 0
+    was_training = model.training
+    model.eval()
+    try:
+        pending = ids  # tokens the model has not read yet
+        for _ in range(max_new_tokens):
+            if caches is None:
+                logits = model(torch.tensor([ids], device=device))[0, -1]
+            else:
+                logits = model(torch.tensor([pending], device=device), caches=caches, start=pos)[0, -1]
+                pos += len(pending)
+            token = int(logits.argmax())
+            ids.append(token)
+            pending = [token]
+            text += decode([token])
+            if text.endswith(stop):
                 break
-            text += result
+            if text.endswith(close) and call in text:
+                expression = text[text.rindex(call) + len(call):-len(close)]
+                calls.append(expression)
+                try:
+                    result = str(calculate(expression))
+                except CalculatorError:
+                    result = "?"
+                try:
+                    pending = pending + encode(result)
+                except ValueError:  # e.g. a minus sign or '?' that the model's vocabulary lacks
+                    break
+                ids += pending[1:]
+                text += result
+    finally:
+        model.train(was_training)
     return text, calls

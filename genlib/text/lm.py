@@ -46,6 +46,27 @@ def evaluate_loss(model: Callable[[torch.Tensor], torch.Tensor],
     return total / count
 
 
+@torch.no_grad()
+def loss_by_position(model: Callable[[torch.Tensor], torch.Tensor], data: torch.Tensor, length: int,
+                     n_windows: int = 32, seed: int = 1234) -> torch.Tensor:
+    """[length]: the mean cross-entropy at each position of `n_windows` seeded windows of `length` tokens.
+
+    How a model's loss changes along its context: it falls as the model gets more text to go on, and (for a
+    model read past the length it was trained on) rises where its positions leave the trained range.
+    """
+    if len(data) <= length:
+        raise ValueError(f"data has {len(data)} tokens; windows of length {length} need at least {length + 1}")
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    x, y = random_batch(data, length, n_windows, torch.Generator().manual_seed(seed))
+    logits = model(x)
+    losses = F.cross_entropy(logits.transpose(1, 2).float(), y, reduction="none")  # [n_windows, length]
+    if was_training:
+        model.train()
+    return losses.mean(0)
+
+
 def perplexity(loss_nats: float) -> float:
     """exp(loss): the number of equally likely choices the model is, on average, torn between."""
     return math.exp(loss_nats)

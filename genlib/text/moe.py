@@ -95,3 +95,20 @@ def active_params(model: nn.Module) -> int:
     """Parameters one token uses: all but the n_expert - k experts each MoE leaves out (what a forward costs)."""
     idle = sum((m.n_expert - m.top_k) * total_params(m.experts[0]) for m in model.modules() if isinstance(m, MoE))
     return total_params(model) - idle
+
+
+@torch.no_grad()
+def expert_usage(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
+    """[n_moe_layers, n_expert]: the share of routing choices each expert gets on tokens `idx`, layer by layer
+    (the histogram that shows whether the load-balancing loss kept every expert busy)."""
+    was_training = model.training
+    model.eval()
+    try:
+        model(idx)
+    finally:
+        model.train(was_training)
+    counts = [m.last_counts.float() for m in model.modules() if isinstance(m, MoE)]
+    if not counts:
+        raise ValueError("the model has no mixture-of-experts layer: build it with GPTConfig(n_expert=4, ...)")
+    counts = torch.stack(counts)
+    return counts / counts.sum(1, keepdim=True)

@@ -16,6 +16,7 @@ from torch import nn
 from genlib import distributed
 from genlib.text.gpt import GPTConfig
 from genlib.text.lm import next_token_loss, random_batch
+from genlib.text.moe import moe_aux_loss
 from genlib.text.muon import Muon
 from genlib.train import History, cosine_lr, train
 
@@ -58,8 +59,9 @@ def make_optimizers(model: nn.Module, recipe: Recipe) -> list[torch.optim.Optimi
     matrices = {n: p for n, p in model.named_parameters() if p.dim() == 2 and p.requires_grad}
     others = [p for n, p in model.named_parameters() if p.requires_grad and n not in matrices]
     if recipe.optimizer == "muon":  # Muon orthogonalizes the update of hidden matrices; embeddings stay on AdamW
-        hidden = [p for n, p in matrices.items() if n.startswith("blocks.")]
-        rest = [p for n, p in matrices.items() if not n.startswith("blocks.")]
+        # a mixture of experts' router is a tiny [n_expert, C] map from features to choices: AdamW keeps it
+        hidden = [p for n, p in matrices.items() if n.startswith("blocks.") and ".router." not in n]
+        rest = [p for n, p in matrices.items() if not (n.startswith("blocks.") and ".router." not in n)]
         adam = torch.optim.AdamW([{"params": rest, "weight_decay": recipe.weight_decay},
                                   {"params": others, "weight_decay": 0.0}], lr=recipe.lr, betas=recipe.betas)
         muon = Muon(hidden, lr=recipe.muon_lr, weight_decay=recipe.weight_decay)
@@ -71,12 +73,14 @@ def make_optimizers(model: nn.Module, recipe: Recipe) -> list[torch.optim.Optimi
 def pretrain(model: nn.Module, data: torch.Tensor, recipe: Recipe, *, steps: int | None = None,
              seconds: float | None = None, eval_fn: Callable[[nn.Module], dict] | None = None,
              eval_every: int = 0, seed: int = 0, progress: bool = True, device: torch.device | str = "cpu",
-             state_path: str | Path | None = None) -> History:
+             state_path: str | Path | None = None, aux_loss_weight: float = 0.0,
+             desc: str = "pre-training") -> History:
     """Train `model` (idx -> logits) on random windows of `data` until `steps` or `seconds` runs out.
 
     The recipe on top of `genlib.train.train`: its optimizers (`make_optimizers`), its batches, the next-token
     loss and `lr_multiplier` over the share of the budget used. `eval_fn(model)` runs every `eval_every` steps
-    and at the end; `state_path` makes a long run resumable. Under torchrun (a model wrapped by
+    and at the end; `state_path` makes a long run resumable. A mixture-of-experts model adds `aux_loss_weight`
+    times its load-balancing loss (genlib.text.moe; Switch uses 0.01, 0 lets the router collapse). Under torchrun (a model wrapped by
     `genlib.distributed.wrap`) each rank draws its own batches, so the batch is world_size * recipe.batch_size.
     """
     g = torch.Generator().manual_seed(distributed.rank_seed(seed))
@@ -85,9 +89,13 @@ def pretrain(model: nn.Module, data: torch.Tensor, recipe: Recipe, *, steps: int
         x, y = random_batch(data, recipe.block_size, recipe.batch_size, g)
         return x.to(device), y.to(device)
 
-    return train(model, next_token_loss, batch, steps=steps, seconds=seconds, optimizer=make_optimizers(model, recipe),
+    def loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        value = next_token_loss(model, batch)
+        return value + aux_loss_weight * moe_aux_loss(model) if aux_loss_weight else value
+
+    return train(model, loss, batch, steps=steps, seconds=seconds, optimizer=make_optimizers(model, recipe),
                  lr_schedule=lambda p: lr_multiplier(p, recipe), grad_clip=recipe.grad_clip, eval_fn=eval_fn,
-                 eval_every=eval_every or None, state_path=state_path, rng=g, progress=progress, desc="pre-training")
+                 eval_every=eval_every or None, state_path=state_path, rng=g, progress=progress, desc=desc)
 
 
 # nanoGPT's published CPU recipe for shakespeare_char (its README): the baseline every change is measured against.
