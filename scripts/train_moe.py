@@ -1,6 +1,6 @@
 """Train notebook 09's mixture-of-experts comparison on Tiny Shakespeare and record every model.
 
-    python scripts/train_moe.py                                   # four models, equal steps (about 40 min, 1 core)
+    python scripts/train_moe.py                                   # four models, equal steps (about an hour on one core)
     python scripts/train_moe.py --steps 50 --no-register --out /tmp/moe   # a quick try
 
 Four character-level GPTs (4 layers, 128 wide, RoPE, RMSNorm; the course's recipe: Muon, warm-up/stable/decay),
@@ -42,7 +42,7 @@ MODELS = {  # name: (config, weight of the load-balancing loss)
 }
 RECIPE = Recipe(batch_size=32, block_size=128, lr=3e-3, muon_lr=1e-2, optimizer="muon", schedule="wsd",
                 cooldown=0.4, min_lr_ratio=0.0, warmup=0.02)
-STEPS = 1500
+STEPS = 1200
 
 
 def main() -> None:

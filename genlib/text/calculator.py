@@ -49,50 +49,70 @@ def calculate(expression: str) -> int:
 
 
 @torch.no_grad()
-def generate_with_calculator(model: torch.nn.Module, prompt: str, encode: Callable[[str], list[int]],
+def generate_with_calculator(model: torch.nn.Module, prompts: str | list[str], encode: Callable[[str], list[int]],
                              decode: Callable[[list[int]], str], max_new_tokens: int = 64, call: str = "<calc>",
-                             close: str = "</calc>", stop: str = ";") -> tuple[str, list[str]]:
-    """Greedy generation after `prompt` that runs the calculator whenever the model writes `close`.
+                             close: str = "</calc>", stop: str = ";") -> tuple[str, list[str]] | list[tuple[str, list[str]]]:
+    """Greedy generation after each prompt that runs the calculator whenever the model writes `close`.
 
-    The result's tokens are fed to the model as if it had written them, and decoding goes on after them (with
-    the model's key/value cache when it has one, so each token costs one step). Returns the generated text
-    (results included) and the calls made. A call the calculator refuses gets '?' as its result, so the answer
-    is wrong rather than the loop crashing.
+    The result is then fed to the model one token per step in place of its own choice, as if it had written
+    it, and decoding goes on after it. Every row moves one token per step, so a batch of prompts of equal
+    token length stays rectangular and shares one key/value cache (when the model has `new_caches`).
+    Returns (generated text with results, the calls made) for one prompt, or a list of them for a list. A call
+    the calculator refuses gets '?' as its result, so the answer is wrong rather than the loop crashing.
     """
-    if not prompt:
-        raise ValueError("the prompt is empty: give the question, e.g. '123+45='")
+    single = isinstance(prompts, str)
+    prompts = [prompts] if single else list(prompts)
+    if not prompts or not all(prompts):
+        raise ValueError("a prompt is empty: give the question, e.g. '123+45='")
+    rows = [encode(p) for p in prompts]
+    if len({len(r) for r in rows}) > 1:
+        raise ValueError("the prompts encode to different lengths; generate each length as its own batch")
+    stop_id = encode(stop)
+    if len(stop_id) != 1:
+        raise ValueError(f"the stop text {stop!r} must be a single token")
     device = next(model.parameters()).device
+    ids = torch.tensor(rows, device=device)
     caches = model.new_caches() if hasattr(model, "new_caches") else None
-    ids, text, calls, pos = encode(prompt), "", [], 0
+    block_size = getattr(getattr(model, "config", None), "block_size", None)
+    texts, calls, forced = [""] * len(rows), [[] for _ in rows], [[] for _ in rows]
+    done = [False] * len(rows)
     was_training = model.training
     model.eval()
     try:
-        pending = ids  # tokens the model has not read yet
+        logits = (model(ids, caches=caches, start=0) if caches is not None else model(ids))[:, -1]
         for _ in range(max_new_tokens):
-            if caches is None:
-                logits = model(torch.tensor([ids], device=device))[0, -1]
-            else:
-                logits = model(torch.tensor([pending], device=device), caches=caches, start=pos)[0, -1]
-                pos += len(pending)
-            token = int(logits.argmax())
-            ids.append(token)
-            pending = [token]
-            text += decode([token])
-            if text.endswith(stop):
+            chosen = logits.argmax(-1).tolist()
+            for b, token in enumerate(chosen):
+                if done[b]:
+                    chosen[b] = stop_id[0]  # a finished row is fed anything; its text no longer changes
+                    continue
+                if forced[b]:
+                    token = chosen[b] = forced[b].pop(0)
+                texts[b] += decode([token])
+                if texts[b].endswith(stop):
+                    done[b] = True
+                elif texts[b].endswith(close) and call in texts[b]:
+                    expression = texts[b][texts[b].rindex(call) + len(call):-len(close)]
+                    calls[b].append(expression)
+                    try:
+                        result = str(calculate(expression))
+                    except CalculatorError:
+                        result = "?"
+                    try:
+                        forced[b] = encode(result)
+                    except ValueError:  # a '?' or a minus sign the model's vocabulary lacks: the row ends here
+                        texts[b] += result
+                        done[b] = True
+            if all(done) or (block_size is not None and ids.shape[1] >= block_size):
                 break
-            if text.endswith(close) and call in text:
-                expression = text[text.rindex(call) + len(call):-len(close)]
-                calls.append(expression)
-                try:
-                    result = str(calculate(expression))
-                except CalculatorError:
-                    result = "?"
-                try:
-                    pending = pending + encode(result)
-                except ValueError:  # e.g. a minus sign or '?' that the model's vocabulary lacks
-                    break
-                ids += pending[1:]
-                text += result
+            nxt = torch.tensor(chosen, device=device)[:, None]
+            if caches is not None:
+                logits = model(nxt, caches=caches, start=ids.shape[1])[:, -1]
+                ids = torch.cat([ids, nxt], 1)
+            else:
+                ids = torch.cat([ids, nxt], 1)
+                logits = model(ids)[:, -1]
     finally:
         model.train(was_training)
-    return text, calls
+    out = list(zip(texts, calls))
+    return out[0] if single else out

@@ -56,11 +56,8 @@ def held_out_problems(digits: int, op: str = "+", n: int = 100, seed: int = 0) -
 
 @torch.no_grad()
 def solve(model: nn.Module, problems: list[ar.Problem], fmt: str) -> list[str]:
-    """The model's greedy solutions (the text after each question). Direct and scratchpad answers are decoded as a
-    batch per problem shape; the tool format runs the calculator loop one problem at a time."""
-    if fmt == "tool":
-        return [generate_with_calculator(model, p.question, ar.encode, ar.decode, max_new_tokens=64)[0]
-                for p in problems]
+    """The model's greedy solutions (the text after each question), decoded as one batch per problem shape (the
+    tool format through the calculator loop, which inserts each call's result)."""
     out: list[str | None] = [None] * len(problems)
     groups: dict[tuple[str, int, int], list[int]] = {}  # same operator and sizes: same question length
     for i, p in enumerate(problems):
@@ -71,9 +68,14 @@ def solve(model: nn.Module, problems: list[ar.Problem], fmt: str) -> list[str]:
         longest = ar.Problem(10 ** da - 1, op, 10 ** db - 1)  # the longest solution a problem of this shape has
         budget = min(len(ar.solution(longest, fmt)) + 4, model.config.block_size - length)
         prompts = torch.tensor([ar.encode(problems[i].question) for i in rows], device=device)
-        ids = generate(model, prompts, budget, temperature=0, eos_id=ar.STOI[ar.END])
-        for i, row in zip(rows, ids[:, length:].tolist()):
-            out[i] = ar.decode(row)
+        if fmt == "tool":
+            texts = [t for t, _ in generate_with_calculator(model, [problems[i].question for i in rows], ar.encode,
+                                                            ar.decode, max_new_tokens=budget)]
+        else:
+            ids = generate(model, prompts, budget, temperature=0, eos_id=ar.STOI[ar.END])
+            texts = [ar.decode(row) for row in ids[:, length:].tolist()]
+        for i, text in zip(rows, texts):
+            out[i] = text
     return out
 
 
