@@ -174,3 +174,16 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(TypeError, match="list of strings"):
         BPETokenizer(special_tokens=ENDOFTEXT)
     assert BPETokenizer().train(TRAIN, 257).merges == {}  # exactly the bytes + the special token
+
+
+def test_save_and_load_give_the_same_ids(tmp_path):
+    text = "def f(x):\n    return x + 1\n\nclass A:\n    pass\n" * 20
+    tok = BPETokenizer().train(text, 275)
+    tok.save(tmp_path / "tok.json")
+    again = BPETokenizer.load(tmp_path / "tok.json")
+    sample = "def g(y):\n    return y + 2  # <|endoftext|>"
+    assert again.merges == tok.merges and again.encode(sample) == tok.encode(sample)
+    assert again.decode(again.encode(sample)) == sample
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a tokenizer saved by BPETokenizer.save"):
+        BPETokenizer.load(tmp_path / "bad.json")

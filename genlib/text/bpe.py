@@ -19,9 +19,13 @@ cannot inject an end-of-text). Training ignores special strings in the text.
 from __future__ import annotations
 
 import heapq
+import json
 import operator
+import os
 import re
+import tempfile
 from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Iterable, Sequence
 
 GPT2_SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
@@ -252,3 +256,33 @@ class BPETokenizer:
     def token_strings(self, ids: Iterable[int]) -> list[str]:
         """Each id on its own as text (a token that holds part of a character shows as U+FFFD), for display."""
         return [self.decode([i]) for i in (ids.tolist() if hasattr(ids, "tolist") else ids)]
+
+    # ---- saving and loading ------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the pattern, special tokens and merges (in the order learned) as JSON, atomically."""
+        path = Path(path)
+        text = json.dumps({"pattern": self.pattern, "specials": self.specials,
+                           "merges": [[a, b] for a, b in self.merges]})
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text + "\n")
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: str | Path) -> "BPETokenizer":
+        """A tokenizer saved by `save`; the same ids for the same text as the one saved."""
+        try:
+            data = json.loads(Path(path).read_text())
+            tok = cls(data["pattern"], data["specials"])
+            tok.merges = {(a, b): 256 + i for i, (a, b) in enumerate(data["merges"])}
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{path} is not a tokenizer saved by BPETokenizer.save ({error}); retrain it with the "
+                             "script that made it") from None
+        tok._rebuild()
+        return tok
