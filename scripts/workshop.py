@@ -106,6 +106,14 @@ STUCK: dict[str, list[str]] = {
         "The sliders need a live kernel and the ipywidgets front end; on GitHub or with `GENLIB_STATIC=1` they show "
         "one static figure at the default values, which learners take for a broken slider.",
     ],
+    "09": [
+        "Equal training *tokens*, not equal problems: learners who give every format the same number of problems per "
+        "step hand the scratchpad model several times more tokens; `ar.batch(rng, fmt, tokens=...)` keeps the race fair.",
+        "Decoding the tool model with plain `generate` shows it closing the call and stopping (`</calc>;`): it was never "
+        "trained to write the result (mask 0), so only `generate_with_calculator`, which feeds the result in, works.",
+        "`extend_context` changes a model in place and keeps its RoPE scaling; reusing one model object for the plain, "
+        "interpolation and NTK runs mixes them up. The notebook's `fresh()` reloads the trained weights each time.",
+    ],
     "11": [
         "The encoder returns the log-variance: σ = exp(0.5 · logvar). Using exp(logvar) as σ still trains, "
         "with a wrong KL, and the hand-written ELBO no longer matches `V.elbo`.",
