@@ -1,5 +1,6 @@
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -90,3 +91,19 @@ def test_a_truncated_or_corrupted_file_gets_the_loaders_own_message(ckdir, with_
     with pytest.raises(ck.DamagedCheckpointError,
                        match=r"bad.pt is damaged or truncated .*`git checkout -- checkpoints/bad.pt` or rerun its training script"):
         ck.load_weights(nn.Linear(64, 64), ckdir / "bad.pt", sha256=sha if with_sha else None)
+
+
+def test_every_shipped_checkpoint_has_its_file_hash_and_a_headline_metric():
+    """What notebook 00 lists and the README's table quotes: each entry's file is there, matches its hash and size,
+    stays under 20 MB, and has a metric with a name and a numeric value."""
+    manifest = json.loads((Path(__file__).resolve().parents[1] / "checkpoints" / "manifest.json").read_text())
+    total = 0
+    for name, entry in manifest.items():
+        path = Path(__file__).resolve().parents[1] / "checkpoints" / entry["file"]
+        assert path.is_file(), f"{name}: {entry['file']} is missing"
+        assert path.stat().st_size == entry["bytes"] < 20e6, name
+        assert ck.sha256_file(path) == entry["sha256"], name
+        metric = entry["metric"]
+        assert isinstance(metric.get("name"), str) and isinstance(metric.get("value"), (int, float)), name
+        total += entry["bytes"]
+    assert total < 80e6  # with the data, the clone stays under about 100 MB
