@@ -21,12 +21,12 @@ from __future__ import annotations
 import heapq
 import json
 import operator
-import os
 import re
-import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from genlib.checkpoints import _atomic_write
 
 GPT2_SPLIT_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
 ENDOFTEXT = "<|endoftext|>"
@@ -260,19 +260,9 @@ class BPETokenizer:
     # ---- saving and loading ------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Write the pattern, special tokens and merges (in the order learned) as JSON, atomically."""
-        path = Path(path)
         text = json.dumps({"pattern": self.pattern, "specials": self.specials,
                            "merges": [[a, b] for a, b in self.merges]})
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text + "\n")
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text + "\n"))
 
     @classmethod
     def load(cls, path: str | Path) -> "BPETokenizer":

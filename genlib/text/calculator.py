@@ -106,12 +106,8 @@ def generate_with_calculator(model: torch.nn.Module, prompts: str | list[str], e
             if all(done) or (block_size is not None and ids.shape[1] >= block_size):
                 break
             nxt = torch.tensor(chosen, device=device)[:, None]
-            if caches is not None:
-                logits = model(nxt, caches=caches, start=ids.shape[1])[:, -1]
-                ids = torch.cat([ids, nxt], 1)
-            else:
-                ids = torch.cat([ids, nxt], 1)
-                logits = model(ids)[:, -1]
+            ids = torch.cat([ids, nxt], 1)
+            logits = (model(nxt, caches=caches, start=ids.shape[1] - 1) if caches is not None else model(ids))[:, -1]
     finally:
         model.train(was_training)
     out = list(zip(texts, calls))

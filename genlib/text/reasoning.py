@@ -67,11 +67,11 @@ def solve(model: nn.Module, problems: list[ar.Problem], fmt: str) -> list[str]:
         length = len(problems[rows[0]].question)
         longest = ar.Problem(10 ** da - 1, op, 10 ** db - 1)  # the longest solution a problem of this shape has
         budget = min(len(ar.solution(longest, fmt)) + 4, model.config.block_size - length)
-        prompts = torch.tensor([ar.encode(problems[i].question) for i in rows], device=device)
         if fmt == "tool":
             texts = [t for t, _ in generate_with_calculator(model, [problems[i].question for i in rows], ar.encode,
                                                             ar.decode, max_new_tokens=budget)]
         else:
+            prompts = torch.tensor([ar.encode(problems[i].question) for i in rows], device=device)
             ids = generate(model, prompts, budget, temperature=0, eos_id=ar.STOI[ar.END])
             texts = [ar.decode(row) for row in ids[:, length:].tolist()]
         for i, text in zip(rows, texts):
