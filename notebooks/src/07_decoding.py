@@ -422,12 +422,18 @@ def best_time(use_cache, repeats=2):
     return out, best
 
 (out_cached, t_cached), (out_full, t_full) = best_time(True), best_time(False)
-assert torch.equal(out_cached, out_full)
 work_full = sum(min(4 + i, block_size) for i in range(n_gen))
 print(f"{n_gen} tokens x 8 prompts: {t_full * 1e3:.0f} ms without cache, {t_cached * 1e3:.0f} ms with it "
-      f"({t_full / t_cached:.1f}x faster), identical outputs; positions computed per row: {work_full} vs {4 + n_gen - 1}")
-# the timings depend on the machine and its load, so the assert is on the work: positions computed per row
+      f"({t_full / t_cached:.1f}x faster); positions computed per row: {work_full} vs {4 + n_gen - 1}")
+
+# %% [markdown]
+# The timings depend on the machine and its load, so what we check is not the clock but the outputs (identical)
+# and the work (positions computed per row):
+
+# %%
+assert torch.equal(out_cached, out_full)
 assert work_full > 10 * (4 + n_gen - 1)
+print("identical outputs with and without the cache")
 
 # %% [markdown]
 # Same tokens, less work: without the cache each step recomputes every earlier position, with it each step

@@ -361,6 +361,11 @@ for label, model in lms.items():
 print(f"{'':27} {'val loss':>9} {'active params':>14} {'total params':>13} {'chars/s (fwd)':>14} {'train chars/s':>14}")
 for label, r in rows.items():
     print(f"{label:27} {r['loss']:9.4f} {r['active']:14,} {r['total']:13,} {r['speed']:14,.0f} {r['train_speed']:14,.0f}")
+
+# %% [markdown]
+# The comparison at equal training steps, from the losses above (the throughputs play no part in it):
+
+# %%
 moe_label, active_label, total_label = "MoE (4 experts, top-2)", "dense, same active params", "dense, same total params"
 print(f"\nMoE minus dense (same active params): {rows[moe_label]['loss'] - rows[active_label]['loss']:+.4f} nats/char")
 print(f"MoE minus dense (same total params):  {rows[moe_label]['loss'] - rows[total_label]['loss']:+.4f} nats/char")
