@@ -1,5 +1,6 @@
 """The GPT training pieces: the schedule, Muon, the loss estimator, the budgeted loop."""
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -122,3 +123,40 @@ def test_loss_by_position_of_a_uniform_model_is_log_vocab_everywhere():
     assert curve.shape == (50,) and torch.allclose(curve, torch.full((50,), math.log(7)))
     with pytest.raises(ValueError, match="need at least 301"):
         loss_by_position(lambda x: torch.zeros(*x.shape, 7), data, 300)
+
+
+def test_recipe_options_change_what_they_say():
+    """The race's candidate changes: QK-norm, ReLU², zero-initialised projections, an untied head, bf16 autocast."""
+    base = GPTConfig(vocab_size=11, block_size=12, n_layer=2, n_head=2, n_embd=16, pos="rope", norm="rms")
+    x = torch.randint(11, (2, 12), generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    zero = GPT(replace(base, zero_init_proj=True))
+    with torch.no_grad():  # every block starts as the identity: logits = head(norm(embedding))
+        torch.testing.assert_close(zero(x), zero.head(zero.norm(zero.tok_emb(x))))
+    untied, tied = GPT(replace(base, tie_embeddings=False)), GPT(base)
+    assert untied.head.weight is not untied.tok_emb.weight and tied.head.weight is tied.tok_emb.weight
+    assert untied.num_params() == tied.num_params() + 11 * 16
+    qk = GPT(replace(base, qk_norm=True))
+    assert qk.num_params() == tied.num_params() + 2 * 2 * 8  # a gain per channel of q and k in each layer
+    with torch.no_grad():  # the cached path normalises keys the same way
+        caches = qk.new_caches()
+        pieces = [qk(x[:, :4], caches=caches, start=0)] + [qk(x[:, t:t + 1], caches=caches, start=t)
+                                                          for t in range(4, 12)]
+        torch.testing.assert_close(torch.cat(pieces, 1), qk(x), atol=1e-5, rtol=1e-5)
+    relu2 = GPT(replace(base, activation="relu2"))
+    h = torch.randn(3, 16)
+    mlp = relu2.blocks[0].mlp
+    torch.testing.assert_close(mlp(h), mlp.proj(torch.relu(mlp.fc(h)) ** 2))
+    with pytest.raises(ValueError, match="activation"):
+        GPTConfig(activation="swish")
+
+
+def test_bf16_autocast_trains_and_keeps_fp32_weights():
+    torch.manual_seed(0)
+    data = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7] * 200)
+    model = GPT(GPTConfig(vocab_size=8, block_size=16, n_layer=1, n_head=2, n_embd=32))
+    batches = fixed_batches(data, 16, 8, 2)
+    before = evaluate_loss(model, batches)
+    pretrain(model, data, Recipe(batch_size=8, block_size=16, lr=1e-2, bf16=True), steps=60, progress=False)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert evaluate_loss(model, batches) < 0.2 < before

@@ -32,6 +32,10 @@ class GPTConfig:
     capacity_factor: float | None = 1.25  # expert capacity while training, in multiples of an even share; None: no cap
     rope_scale: float = 1.0       # position interpolation: RoPE sees position p as p / rope_scale
     rope_ntk_alpha: float = 1.0   # NTK-aware scaling: RoPE's base grows so the slowest rotation is alpha times slower
+    qk_norm: bool = False         # RMS-normalise each head's queries and keys before RoPE (OLMo 2, Gemma 3)
+    activation: str = "gelu"      # the MLP's non-linearity: 'gelu' (GPT-2) or 'relu2', ReLU squared (Primer)
+    zero_init_proj: bool = False  # start every residual output projection at zero (each block starts as the identity)
+    tie_embeddings: bool = True   # the output head reuses the token embedding (GPT-2); False: a separate matrix
 
     def __post_init__(self):
         if self.n_embd % self.n_head:
@@ -52,6 +56,8 @@ class GPTConfig:
         if self.capacity_factor is not None and not self.capacity_factor > 0:
             raise ValueError(f"capacity_factor must be > 0 (1.0 = exactly an even share per expert) or None "
                              f"(no cap), got {self.capacity_factor!r}")
+        if self.activation not in ("gelu", "relu2"):
+            raise ValueError(f"activation must be 'gelu' or 'relu2', got {self.activation!r}")
         if not self.rope_scale > 0 or not self.rope_ntk_alpha > 0:
             raise ValueError(f"rope_scale and rope_ntk_alpha must be > 0 (1.0 = no scaling), got "
                              f"{self.rope_scale!r} and {self.rope_ntk_alpha!r}")
@@ -102,12 +108,16 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
         self.rope = config.pos == "rope"
+        self.q_norm = nn.RMSNorm(self.head_dim) if config.qk_norm else None
+        self.k_norm = nn.RMSNorm(self.head_dim) if config.qk_norm else None
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None = None,
                 cache: dict | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, self.head_dim).transpose(1, 2) for t in (q, k, v))  # [B, H, T, D]
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
         if self.rope:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         if cache is not None:  # decoding: keep every past key and value, attend to all of them
@@ -135,9 +145,12 @@ class MLP(nn.Module):
         self.fc = nn.Linear(config.n_embd, hidden, bias=config.bias)
         self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
         self.drop = nn.Dropout(config.dropout)
+        self.relu2 = config.activation == "relu2"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.proj(F.gelu(self.fc(x))))
+        h = self.fc(x)
+        h = F.relu(h).square() if self.relu2 else F.gelu(h)
+        return self.drop(self.proj(h))
 
 
 class Block(nn.Module):
@@ -169,13 +182,17 @@ class GPT(nn.Module):
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
         self.norm = make_norm(config)
         self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
-        self.head.weight = self.tok_emb.weight  # weight tying, as GPT-2
+        if config.tie_embeddings:
+            self.head.weight = self.tok_emb.weight  # weight tying, as GPT-2
         if config.pos == "rope":
             self._set_rope_tables()
         self.apply(self._init_weights)
         for name, p in self.named_parameters():  # GPT-2: scale residual projections by depth
             if name.endswith("proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                if config.zero_init_proj:
+                    nn.init.zeros_(p)
+                else:
+                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
 
     def _set_rope_tables(self, device: torch.device | None = None) -> None:
         c = self.config

@@ -35,6 +35,7 @@ class Recipe:
     grad_clip: float | None = 1.0
     optimizer: str = "adamw"         # 'adamw', or 'muon' for the 2-D weight matrices inside the blocks
     muon_lr: float = 1e-3            # Muon's rate, on AdamW's scale (see genlib.text.muon)
+    bf16: bool = False               # run the forward pass under bfloat16 autocast (weights and optimizer stay fp32)
 
     def __post_init__(self):
         if self.schedule not in ("cosine", "wsd"):
@@ -89,8 +90,11 @@ def pretrain(model: nn.Module, data: torch.Tensor, recipe: Recipe, *, steps: int
         x, y = random_batch(data, recipe.block_size, recipe.batch_size, g)
         return x.to(device), y.to(device)
 
+    device_type = torch.device(device).type
+
     def loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        value = next_token_loss(model, batch)
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=recipe.bf16):
+            value = next_token_loss(model, batch).float()
         return value + aux_loss_weight * moe_aux_loss(model) if aux_loss_weight else value
 
     return train(model, loss, batch, steps=steps, seconds=seconds, optimizer=make_optimizers(model, recipe),
