@@ -45,6 +45,7 @@ def run(name: str, config: GPTConfig, recipe: Recipe, val_batches, data, device,
 # Changes tried on top of the final recipe, one at a time and not (yet) kept: each is measured the same way, and
 # joins recipe_ablation() only if the table shows it pays by more than the seed-to-seed noise.
 TRIALS = [("  tried: + QK-norm", {"qk_norm": True}, {}),
+          ("  tried: + QK-norm and AdamW lr 6e-3", {"qk_norm": True}, {"lr": 6e-3}),
           ("  tried: + bf16 autocast", {}, {"bf16": True})]
 
 
@@ -55,8 +56,8 @@ def mean(xs: list[float]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="only the baseline and the full recipe")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds for the two ends of the table (one seed moves "
-                        "a loss by about +-0.005); the lines in between run seed 0")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds for the two ends of the table (their range shows "
+                        "how far the seed alone moves a loss); the lines in between run seed 0")
     parser.add_argument("--baseline-steps", type=int, default=NANOGPT_CPU_STEPS, help="shorten for a smoke test")
     args = parser.parse_args()
     if args.seeds < 1:
@@ -115,9 +116,9 @@ def write_table(base_losses: list[float], budget: float, base_steps: float, resu
         f"({device}, {torch.get_num_threads()} threads), {time.strftime('%Y-%m-%d')}. Every run trained for "
         f"T = {budget:.1f} s, the mean time nanoGPT's CPU recipe took for its 2000 iterations; validation loss in "
         "nats per character on 40 fixed batches of 32 windows of 64 characters. The first and last rows are the "
-        "mean of several seeds (their range in brackets); the lines between run one seed, which moves a loss by "
-        "about ±0.005. Lines marked *tried* each add one change to the final recipe (the line above them) and "
-        "are not part of it.\n\n"
+        "mean of several seeds, their range in brackets: that range is how far the seed alone moves a loss, so "
+        "read smaller differences between the one-seed lines in between as ties. Lines marked *tried* each add "
+        "one change to the final recipe (the line above them) and are not part of it.\n\n"
         "| run (each line adds one change) | steps | val loss | ÷ nanoGPT |\n|---|---:|---|---|\n"
         f"| (a) nanoGPT CPU recipe, 2000 iterations | {base_steps:,.0f} | {_loss_cell(base_losses)} | 1.000 |\n"
         + "\n".join(rows) + "\n")
