@@ -39,7 +39,7 @@ if ON_COLAB:
 # %%
 import ast
 import math
-from dataclasses import asdict, replace
+from dataclasses import replace
 import operator
 import random
 import time
@@ -336,7 +336,7 @@ for label, (name, config, aux) in experiment.items():
         m, train_ids, Recipe(batch_size=32, block_size=128, lr=3e-3, muon_lr=1e-2, optimizer="muon", schedule="wsd",
                              cooldown=0.4, min_lr_ratio=0.0, warmup=0.02), steps=30, aux_loss_weight=a, device=device))
     if lm_sources[label] == "loaded":
-        assert manifest[name]["settings"]["config"] == asdict(config), "the notebook's config must be the script's"
+        assert GPTConfig(**manifest[name]["settings"]["config"]) == config, "the notebook's config must be the script's"
 lms_shipped = all(s == "loaded" for s in lm_sources.values())
 print(lm_sources)
 
