@@ -114,6 +114,14 @@ STUCK: dict[str, list[str]] = {
         "`extend_context` changes a model in place and keeps its RoPE scaling; reusing one model object for the plain, "
         "interpolation and NTK runs mixes them up. The notebook's `fresh()` reloads the trained weights each time.",
     ],
+    "10": [
+        "A task prompt that ends in a newline gets an empty body back (the model ends the function at once): in the "
+        "training text a newline and the next line's indentation are one token, so a bare '\\n' token is rare. Strip "
+        "it, as `complete()` does.",
+        "The sandbox sets HOME to its throw-away folder, so a sample that writes to `~/x` stays inside it and is *not* "
+        "blocked; to see the block, write to a full path outside the folder (the notebook uses the parent of notebooks/).",
+        "pass@k with k > n raises: draw at least k samples per task (the notebook draws 20 for pass@10).",
+    ],
     "11": [
         "The encoder returns the log-variance: σ = exp(0.5 · logvar). Using exp(logvar) as σ still trains, "
         "with a wrong KL, and the hand-written ELBO no longer matches `V.elbo`.",

@@ -8,6 +8,7 @@ the model ids it never saw.
 from __future__ import annotations
 
 import ast
+import warnings
 
 import torch
 from torch import nn
@@ -49,31 +50,38 @@ def first_function(text: str) -> tuple[str, bool]:
 
 
 def parses(source: str) -> bool:
-    """True if `source` is syntactically valid Python (ast.parse)."""
-    try:
-        ast.parse(source)
-    except (SyntaxError, ValueError):
-        return False
+    """True if `source` is syntactically valid Python (ast.parse); the parser's warnings about odd samples
+    (e.g. `0x1g`) are silenced, since a sample is judged by the answer, not by its warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        try:
+            ast.parse(source)
+        except (SyntaxError, ValueError):
+            return False
     return True
 
 
 def compiles(source: str) -> bool:
     """True if `source` also compiles to bytecode (catches what the parser allows but the compiler does not,
     such as `return` outside a function or a repeated argument name)."""
-    try:
-        compile(source, "<sample>", "exec")
-    except (SyntaxError, ValueError):
-        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        try:
+            compile(source, "<sample>", "exec")
+        except (SyntaxError, ValueError):
+            return False
     return True
 
 
 @torch.no_grad()
 def sample_functions(model: nn.Module, tok: BPETokenizer, n: int, temperature: float, max_new_tokens: int = 200,
-                     prompt: str = "\n\ndef ", seed: int = 0) -> list[tuple[str, bool]]:
-    """`n` samples that start a top-level function, each cut where the function ends: (source, ended)."""
+                     prompt: str = "\n\ndef ", seed: int = 0, top_p: float | None = None) -> list[tuple[str, bool]]:
+    """`n` samples that start a top-level function, each cut where the function ends: (source, ended).
+
+    top_p: nucleus sampling on top of the temperature (Codex sampled at T = 0.8 with top_p = 0.95)."""
     device = next(model.parameters()).device
     ids = torch.tensor(tok.encode(prompt), device=device).repeat(n, 1)
     g = torch.Generator(device=device).manual_seed(seed)
-    out = generate(model, ids, max_new_tokens, temperature=temperature, generator=g)
+    out = generate(model, ids, max_new_tokens, temperature=temperature, top_p=top_p, generator=g)
     texts = [prompt.lstrip("\n") + tok.decode(row) for row in out[:, ids.shape[1]:].tolist()]
     return [first_function(t) for t in texts]
