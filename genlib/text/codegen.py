@@ -51,9 +51,9 @@ def first_function(text: str) -> tuple[str, bool]:
 
 def parses(source: str) -> bool:
     """True if `source` is syntactically valid Python (ast.parse); the parser's warnings about odd samples
-    (e.g. `0x1g`) are silenced, since a sample is judged by the answer, not by its warnings."""
+    (e.g. `0x1for`) are silenced, since a sample is judged by the answer, not by its warnings."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore")  # DeprecationWarning on Python 3.10, SyntaxWarning later
         try:
             ast.parse(source)
         except (SyntaxError, ValueError):
@@ -65,7 +65,7 @@ def compiles(source: str) -> bool:
     """True if `source` also compiles to bytecode (catches what the parser allows but the compiler does not,
     such as `return` outside a function or a repeated argument name)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore")  # DeprecationWarning on Python 3.10, SyntaxWarning later
         try:
             compile(source, "<sample>", "exec")
         except (SyntaxError, ValueError):
