@@ -69,8 +69,9 @@ def main() -> int:
     out.write_text(
         f"Measured by `benchmarks/recipe_probe.py` ({args.steps} steps each, {args.threads} thread(s), "
         f"{time.strftime('%Y-%m-%d')}): each candidate alone on top of the course recipe, same seed and batches; "
-        "validation loss in nats per character on the race's 40 fixed batches. One seed moves a loss by about "
-        "±0.005; milliseconds per step are noisy on a shared machine.\n\n"
+        "validation loss in nats per character on the race's 40 fixed batches. One seed only: in the wall-clock race "
+        "three seeds of the course recipe spanned 0.025, so read smaller differences as hints, not wins; "
+        "milliseconds per step are noisy on a shared machine.\n\n"
         "| candidate | what | val loss | ms/step |\n|---|---|---:|---:|\n"
         + "\n".join(f"| {n} | {w} | {l:.4f} | {m:.1f} |" for n, w, l, m in rows) + "\n")
     return 0

@@ -40,7 +40,6 @@ if ON_COLAB:
 # %%
 import ast
 import math
-import random
 import sysconfig
 import textwrap
 from collections import Counter
