@@ -5,6 +5,8 @@
     python scripts/train_ddpm.py --minutes 10           # shorter (the budget is capped at 180 minutes)
     python scripts/train_ddpm.py --scale gpu-full       # a bigger U-Net on a GPU
     python scripts/train_ddpm.py --prediction edm --name ddpm_mnist_edm --no-register   # EDM's preconditioning
+    python scripts/train_ddpm.py --prediction edm --classes --init checkpoints/ddpm_mnist_edm.pt \
+        --name ddpm_mnist_cond --minutes 60        # class-conditional, for guidance (notebook 16)
     python scripts/train_ddpm.py --min-snr-gamma 5 --batch-size 128 --model-json '{"base_channels": 48}' ...
     torchrun --nproc_per_node=4 scripts/train_ddpm.py --scale gpu-full --no-register   # data-parallel on 4 GPUs
 
@@ -15,7 +17,10 @@ saves and registers (genlib.distributed: NCCL between GPUs, gloo between CPU pro
 Recipe options (benchmarks/ddpm_variants.py compares them at equal training minutes): --prediction edm trains
 genlib.diffusion.edm's preconditioned denoiser (log-normal noise levels, --schedule-share of them at the DDPM
 schedule's own sigmas, EDM's loss weight); --min-snr-gamma weights the eps or v loss by Min-SNR; --batch-size and
---model-json (UNetConfig fields) change the batch and the U-Net.
+--model-json (UNetConfig fields) change the batch and the U-Net. --classes conditions the U-Net on the digit's
+label, hidden (replaced by "no label") for --label-drop of the batch, so the one network also stays unconditional,
+as classifier-free guidance needs; with --init from an unconditional U-Net it starts from those weights, its new
+label embedding at zero.
 
 The shipped pair ran at the same time, one thread each (--threads 1), on the course's 2-core CPU.
 Trains genlib.image.unet.UNet on the 9,000 training digits scaled to [-1, 1], linear schedule, T = 1000, to
@@ -46,6 +51,8 @@ from genlib.diffusion import alphas_cumprod, linear_betas  # noqa: E402
 from genlib.diffusion.ddpm import (EMA, PREDICTIONS, as_noise_predictor, noise_prediction_loss,  # noqa: E402
                                   sample_images, v_prediction_loss)
 from genlib.diffusion.edm import SIGMA_DATA, edm_loss  # noqa: E402
+from genlib.diffusion.guidance import Conditioned, drop_condition  # noqa: E402
+from genlib.image.classifier import accuracy  # noqa: E402
 from genlib.image.unet import UNet, UNetConfig, count_parameters  # noqa: E402
 from genlib.train import History, cosine_lr, train  # noqa: E402
 from genlib.metrics import feature_stats, classifier_features, fid, load_fid_classifier  # noqa: E402
@@ -85,19 +92,30 @@ def train_recipe(settings: dict, *, minutes: float | None = None, steps: int | N
     seed_everything(settings["seed"])
     device = device or get_device()
     ab = alphas_cumprod(linear_betas(settings["timesteps"]))
-    images, _ = load_mnist("train")
-    data = (images * 2 - 1).to(device)
+    images, labels = load_mnist("train")
+    data, labels = (images * 2 - 1).to(device), labels.to(device)
     g = torch.Generator().manual_seed(distributed.rank_seed(settings["seed"]))  # rank 0: the seed itself
     unet = UNet(settings["model"])
+    classes = unet.config.num_classes
     if init is not None:
-        load_weights(unet, init, settings.get("init", {}).get("sha256"))
+        base = UNet({**settings["model"], "num_classes": 0}) if classes else unet
+        load_weights(base, init, settings.get("init", {}).get("sha256"))
+        if base is not unet:  # an unconditional start: everything but the label embedding, which stays zero
+            missing = unet.load_state_dict(base.state_dict(), strict=False).missing_keys
+            assert missing == ["label_emb.weight"], missing
     model = distributed.wrap(unet.to(device))  # DDP under torchrun, else the U-Net itself
     ema = EMA(distributed.unwrap(model), settings["ema_decay"])
     opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=0.0)
-    loss_fn = loss_function(settings, ab, g)
+    base_loss = loss_function(settings, ab, g)
+    drop = settings.get("label_drop", 0.0)
 
-    def batch() -> torch.Tensor:
-        return data[torch.randint(len(data), (settings["batch_size"],), generator=g).to(device)]
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+        i = torch.randint(len(data), (settings["batch_size"],), generator=g).to(device)
+        return data[i], labels[i]
+
+    def loss_fn(m: torch.nn.Module, b: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x0, y = b
+        return base_loss(Conditioned(m, drop_condition(y, classes, drop, g)), x0) if classes else base_loss(m, x0)
 
     # the learning rate warms up over the first 1% of the budget, then decays (cosine) to 10% at the end
     history = train(model, loss_fn, batch, seconds=None if minutes is None else minutes * 60, steps=steps,
@@ -145,13 +163,19 @@ def main() -> None:
     parser.add_argument("--init", type=Path, default=None,
                         help="continue from these weights (same U-Net), e.g. checkpoints/ddpm_mnist_edm.pt; "
                              "the learning rate warms up and decays again over --minutes")
+    parser.add_argument("--classes", action="store_true", help="condition on the digit labels (for guidance)")
+    parser.add_argument("--label-drop", type=float, default=0.1,
+                        help="with --classes: share of the batch trained without its label (default 0.1)")
     parser.add_argument("--no-register", action="store_true", help="save the weights but leave the manifest alone")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = recipe_settings(args.scale or scale(), args.seed, prediction=args.prediction, lr=args.lr,
-                               ema_decay=args.ema_decay, batch_size=args.batch_size, model=args.model_json,
+                               ema_decay=args.ema_decay, batch_size=args.batch_size,
+                               model={**(args.model_json or {}), **({"num_classes": 10} if args.classes else {})},
                                min_snr_gamma=args.min_snr_gamma, schedule_share=args.schedule_share)
+    if args.classes:
+        settings["label_drop"] = args.label_drop
     settings["threads"] = torch.get_num_threads()
     minutes = args.minutes if args.minutes is not None else settings["minutes"]
     if not 0 < minutes <= MAX_MINUTES:
@@ -200,15 +224,21 @@ def measure_and_register(net: torch.nn.Module, path: Path, settings: dict, secon
     floor = fid(val_images, train_stats, classifier)
     t0 = time.perf_counter()
     eps_model = as_noise_predictor(net, ab, settings["prediction"], sigma_data=settings.get("sigma_data"))
-    samples, nfe = sample_images(eps_model, ab, fid_n, FID_SAMPLER, FID_STEPS, karras=True, seed=0, device=device)
+    classes = settings["model"].get("num_classes", 0)
+    asked = torch.arange(fid_n) % classes if classes else None  # the same number of each digit
+    samples, nfe = sample_images(eps_model, ab, fid_n, FID_SAMPLER, FID_STEPS, karras=True, seed=0, device=device,
+                                 cond=asked, null=classes)
     score = fid(samples, train_stats, classifier)
+    extra = {} if asked is None else {"accuracy_asked_digit": round(accuracy(classifier, samples, asked), 4),
+                                      "guidance": 1.0}
     print(f"FID ({FID_SAMPLER} karras, {FID_STEPS} steps, N={fid_n}) = {score:.2f}; real floor (val vs train) "
-          f"= {floor:.2f}; sampling took {time.perf_counter() - t0:.0f} s", flush=True)
+          f"= {floor:.2f}; sampling took {time.perf_counter() - t0:.0f} s {extra}", flush=True)
     if name is None:
         return score
     register(name, path, script="scripts/train_ddpm.py", settings=settings,
              metric={"name": "fid", "value": round(score, 3), "sampler": f"{FID_SAMPLER} karras", "steps": FID_STEPS,
-                     "nfe": nfe, "n": fid_n, "seed": 0, "reference": "train", "real_floor_val": round(floor, 3)},
+                     "nfe": nfe, "n": fid_n, "seed": 0, "reference": "train", "real_floor_val": round(floor, 3),
+                     **extra},
              train_seconds=round(seconds, 1), device=str(device), torch=torch.__version__,
              params=count_parameters(net), loss_curve=curve[:: max(1, len(curve) // 40)])
     print(f"registered {name!r} in checkpoints/manifest.json", flush=True)

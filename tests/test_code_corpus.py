@@ -69,3 +69,23 @@ def test_bad_arguments_and_a_missing_stdlib_give_clear_errors(monkeypatch, tmp_p
     monkeypatch.setattr(sysconfig, "get_paths", lambda: {"stdlib": str(tmp_path)})
     with pytest.raises(FileNotFoundError, match=".pyc"):
         stdlib_sources("train")
+
+
+def test_the_stdlib_test_suite_joins_only_on_request_and_only_files_that_parse():
+    import ast
+    import warnings
+    from genlib.data.code_corpus import stdlib_dir
+    if not (stdlib_dir() / "test" / "__init__.py").is_file():
+        pytest.skip("this Python install ships without its test suite (Lib/test)")
+    plain, with_tests = stdlib_files("train"), stdlib_files("train", tests=True)
+    extra = sorted(set(with_tests) - set(plain))
+    assert set(plain) <= set(with_tests) and extra and all(r.split("/")[0] in ("test", "tests") or "/tests/" in r
+                                                            or "/test/" in r for r in extra)
+    assert not any("idle_test" in r for r in with_tests)
+    assert "test/test_future_stmt/badsyntax_future3.py" in with_tests + stdlib_files("val", tests=True)  # parses
+    assert "test/tokenizedata/badsyntax_pep3120.py" not in with_tests + stdlib_files("val", tests=True)  # does not
+    for rel in extra[:: max(1, len(extra) // 40)]:  # a sample: every kept file parses
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse((stdlib_dir() / rel).read_text("utf-8"))
+    assert stdlib_sources("val", tests=True) != stdlib_sources("val")

@@ -6,15 +6,24 @@ site-packages, no caches, no file over MAX_FILE_BYTES), and each file goes to "t
 relative path (not Python's salted hash()), so the split never changes. Files are joined, each after a line
 `# ---- file: <relative/path.py> ----`. Different Python versions ship different files, so print
 `corpus_digest(text)` to record which corpus a run used.
+
+With `tests=True` the stdlib's own test suite (`test/`, `tests/`) joins the corpus: about 15 MB more of real
+Python on CPython 3.11, useful for training, but some installs (Debian's python3 without python3-test, slim Docker
+images) leave it out, so nothing in the notebooks needs it. Only test files that are UTF-8 and parse are kept (the
+suite holds deliberately broken ones such as `tokenizedata/badsyntax_pep3120.py`; a few others parse but would
+not compile, e.g. `test_future_stmt/badsyntax_future3.py`, and stay: they are still Python's grammar).
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
 import sysconfig
+import warnings
 from pathlib import Path
 
-EXCLUDED_DIRS = {"test", "tests", "idle_test", "idlelib", "lib2to3", "site-packages", "dist-packages",
+TEST_DIRS = {"test", "tests"}
+EXCLUDED_DIRS = TEST_DIRS | {"idle_test", "idlelib", "lib2to3", "site-packages", "dist-packages",
                  "__pycache__"}
 MAX_FILE_BYTES = 200_000  # leaves out generated data such as pydoc_data/topics.py
 VAL_PERCENT = 10
@@ -44,20 +53,36 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
 
 
-def stdlib_files(split: str = "train") -> list[str]:
-    """The sorted relative paths (with '/') of the stdlib .py files in this split."""
+def stdlib_files(split: str = "train", tests: bool = False) -> list[str]:
+    """The sorted relative paths (with '/') of the stdlib .py files in this split (with tests=True, also the
+    test suite's files that parse)."""
     _check_split(split)
     root = stdlib_dir()
+    excluded = EXCLUDED_DIRS - TEST_DIRS if tests else EXCLUDED_DIRS
     found = []
     for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d not in EXCLUDED_DIRS and not d.startswith((".", "config-"))]
+        dirs[:] = [d for d in dirs if d not in excluded and not d.startswith((".", "config-"))]
         for name in files:
             path = Path(folder) / name
             if name.endswith(".py") and path.stat().st_size <= MAX_FILE_BYTES:
                 rel = path.relative_to(root).as_posix()
-                if _split_of(rel) == split:
+                if _split_of(rel) == split and (not TEST_DIRS & set(rel.split("/")[:-1]) or _parses(root / rel)):
                     found.append(rel)
     return sorted(found)
+
+
+def _parses(path: Path) -> bool:
+    """Whether a file is UTF-8 Python that ast.parse accepts (the test suite ships some that are not, on purpose)."""
+    text = _read(path.parent, path.name)
+    if text is None:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ast.parse(text)
+        except (SyntaxError, ValueError):
+            return False
+    return True
 
 
 def _read(root: Path, rel: str) -> str | None:
@@ -67,18 +92,18 @@ def _read(root: Path, rel: str) -> str | None:
         return None
 
 
-def stdlib_sources(split: str = "train", max_bytes: int | None = None) -> str:
+def stdlib_sources(split: str = "train", max_bytes: int | None = None, tests: bool = False) -> str:
     """The split's stdlib source as one text; with max_bytes, whole files spread over the stdlib up to that size.
 
     With max_bytes the files are taken in the order of their path hash (a fixed sample from all packages, not
     the first letters of the alphabet), each whole and only if it still fits, and then written in path order,
-    so the text's UTF-8 size is at most max_bytes.
+    so the text's UTF-8 size is at most max_bytes. tests=True adds the stdlib's test suite (see the module note).
     """
     _check_split(split)
     if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1):
         raise ValueError(f"max_bytes must be a positive int or None (everything), got {max_bytes!r}")
     root = stdlib_dir()
-    rels = stdlib_files(split)
+    rels = stdlib_files(split, tests)
     if max_bytes is not None:
         rels = sorted(rels, key=lambda r: hashlib.sha256(r.encode("utf-8")).hexdigest())
     chunks, used = {}, 0

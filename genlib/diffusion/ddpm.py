@@ -93,9 +93,9 @@ class EpsFromV(nn.Module):
         super().__init__()
         self.net, self.alphas_cumprod = net, check_alphas_cumprod(alphas_cumprod)
 
-    def forward(self, x: Tensor, t: int | float | Tensor) -> Tensor:
+    def forward(self, x: Tensor, t: int | float | Tensor, *cond) -> Tensor:
         t_vec, ab = _ab_at(x, t, self.alphas_cumprod)
-        return (1 - ab).sqrt() * x + ab.sqrt() * self.net(x, t_vec)
+        return (1 - ab).sqrt() * x + ab.sqrt() * self.net(x, t_vec, *cond)
 
 
 def _ab_at(x: Tensor, t: int | float | Tensor, alphas_cumprod: Tensor) -> tuple[Tensor, Tensor]:
@@ -117,9 +117,9 @@ class ClipX0(nn.Module):
         super().__init__()
         self.eps_model, self.alphas_cumprod = eps_model, check_alphas_cumprod(alphas_cumprod)
 
-    def forward(self, x: Tensor, t: int | float | Tensor) -> Tensor:
+    def forward(self, x: Tensor, t: int | float | Tensor, *cond) -> Tensor:
         t_vec, ab = _ab_at(x, t, self.alphas_cumprod)
-        x0 = ((x - (1 - ab).sqrt() * self.eps_model(x, t_vec)) / ab.sqrt()).clamp(-1, 1)
+        x0 = ((x - (1 - ab).sqrt() * self.eps_model(x, t_vec, *cond)) / ab.sqrt()).clamp(-1, 1)
         return (x - ab.sqrt() * x0) / (1 - ab).sqrt()
 
 
@@ -171,25 +171,34 @@ def load_ddpm_mnist(device: torch.device | str | None = None,
 def sample_images(model: nn.Module, alphas_cumprod: Tensor, n: int, sampler: str = "dpmpp_2m", steps: int = 20, *,
                   karras: bool = False, seed: int = 0, batch_size: int = 250,
                   image_shape: tuple[int, ...] = (1, 28, 28), device: torch.device | str | None = None,
-                  progress: bool = True, **kwargs) -> tuple[Tensor, int]:
+                  progress: bool = True, cond: Tensor | None = None, null: int | Tensor | None = None,
+                  guidance: float = 1.0, **kwargs) -> tuple[Tensor, int]:
     """n images in [0, 1] (CPU) from genlib.diffusion.sample, in batches, and the model evaluations per image.
+
+    cond (one per image, e.g. class labels) samples a conditional model(x, t, cond), guided from `null` by
+    `guidance` (genlib.diffusion.guidance.Guided; 1 = plain conditional). A guided step costs two evaluations.
 
     The starting noise x_T depends only on `seed` and n, so every sampler starts from the same noise; the fresh
     noise of ancestral samplers comes from one generator per batch (seeded from `seed` and the batch number).
     """
+    from genlib.diffusion.guidance import Guided
     from genlib.diffusion.samplers import sample
     from genlib.progress import progress as progress_bar   # `progress` is this function's on/off switch
     if n < 1 or batch_size < 1:
         raise ValueError(f"n and batch_size must be >= 1, got n={n}, batch_size={batch_size}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    if cond is not None and (len(cond) != n or null is None):
+        raise ValueError(f"cond needs one entry per image ({n}, got {len(cond)}) and the `null` condition that "
+                         "stands for none (for a class-conditional U-Net: its num_classes)")
     x_T = torch.randn((n, *image_shape), generator=torch.Generator().manual_seed(seed))
     out, nfe = [], 0
     for b, start in enumerate(progress_bar(range(0, n, batch_size), disable=not progress, leave=False,
                                            desc=f"{sampler} {steps} steps{' karras' if karras else ''}")):
         chunk = x_T[start:start + batch_size].to(device)
-        res = sample(model, chunk.shape, sampler, steps, alphas_cumprod=alphas_cumprod, karras=karras, x_T=chunk,
+        net = model if cond is None else Guided(model, cond[start:start + batch_size].to(device), null, guidance)
+        res = sample(net, chunk.shape, sampler, steps, alphas_cumprod=alphas_cumprod, karras=karras, x_T=chunk,
                      generator=torch.Generator().manual_seed(seed * 100_003 + b + 1), device=device, progress=False,
                      **kwargs)
         out.append(((res.x.clamp(-1, 1) + 1) / 2).cpu())
-        nfe = res.nfe
+        nfe = res.nfe * (1 if cond is None or guidance in (0, 1) else 2)
     return torch.cat(out), nfe

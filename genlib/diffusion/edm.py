@@ -66,14 +66,14 @@ class EDMDenoiser(nn.Module):
         super().__init__()
         self.net, self.sigma_data = net, _sigma_data(sigma_data)
 
-    def forward(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+    def forward(self, x: Tensor, sigma: float | Tensor, *cond) -> Tensor:
         s = _sigma(sigma).detach().to("cpu", torch.float64)
         s = s.expand(x.shape[0]) if s.dim() == 0 else s
         if s.shape != (x.shape[0],):
             raise ValueError(f"sigma must be one noise level or one per image ({x.shape[0]}), got shape "
                              f"{tuple(s.shape)}")
         c_skip, c_out, c_in, c_noise = edm_coefficients(s, self.sigma_data)
-        f = self.net(_per_item(c_in, x) * x, c_noise.to(x.device, torch.float32))
+        f = self.net(_per_item(c_in, x) * x, c_noise.to(x.device, torch.float32), *cond)  # cond: labels, if any
         return _per_item(c_skip, x) * x + _per_item(c_out, x) * f
 
 
@@ -128,9 +128,9 @@ class EpsFromEDM(nn.Module):
         super().__init__()
         self.denoiser, self.alphas_cumprod = EDMDenoiser(net, sigma_data), check_alphas_cumprod(alphas_cumprod)
 
-    def forward(self, x: Tensor, t: int | float | Tensor) -> Tensor:
+    def forward(self, x: Tensor, t: int | float | Tensor, *cond) -> Tensor:
         t_vec = torch.as_tensor(t, device=x.device)
         t_vec = t_vec.expand(x.shape[0]) if t_vec.dim() == 0 else t_vec
         sigma = sigma_from_timestep(t_vec.detach().cpu().double(), self.alphas_cumprod)
         x_sigma = _per_item((1 + sigma**2).sqrt(), x) * x  # 1 / sqrt(ab) = sqrt(1 + sigma^2)
-        return (x_sigma - self.denoiser(x_sigma, sigma)) / _per_item(sigma, x)
+        return (x_sigma - self.denoiser(x_sigma, sigma, *cond)) / _per_item(sigma, x)

@@ -32,6 +32,7 @@ class UNetConfig:
     heads: int = 4
     time_dim: int = 128
     dropout: float = 0.0
+    num_classes: int = 0  # > 0: a class-conditional U-Net (label num_classes is "no label", for guidance)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -106,6 +107,11 @@ class UNet(nn.Module):
         chans = [cfg.base_channels * m for m in cfg.channel_mults]
         td = cfg.time_dim
         self.time_mlp = nn.Sequential(nn.Linear(td, td), nn.SiLU(), nn.Linear(td, td))
+        if cfg.num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0 = unconditional), got {cfg.num_classes}")
+        if cfg.num_classes:  # one learned vector per class, plus one for "no label", added to the time embedding;
+            self.label_emb = nn.Embedding(cfg.num_classes + 1, td)  # zero at first: the U-Net starts unconditional,
+            nn.init.zeros_(self.label_emb.weight)                    # so it can start from an unconditional one's weights
         if cfg.patch_size < 1:
             raise ValueError(f"patch_size must be >= 1, got {cfg.patch_size}")
         c_pix = cfg.in_channels * cfg.patch_size ** 2  # channels after folding each patch into one position
@@ -148,9 +154,31 @@ class UNet(nn.Module):
             raise ValueError(f"t must hold int or float timesteps, got dtype {t.dtype}")
         return t
 
-    def forward(self, x: Tensor, t: int | float | Tensor) -> Tensor:
+    def _labels(self, x: Tensor, y: Tensor | None) -> Tensor | None:
+        k = self.config.num_classes
+        if not k:
+            if y is not None:
+                raise ValueError("this U-Net is unconditional (num_classes=0) but got labels y: build it with "
+                                 "UNet(num_classes=10) to condition on them, or call it without y")
+            return None
+        if y is None:
+            return torch.full((x.shape[0],), k, device=x.device, dtype=torch.long)  # "no label"
+        y = torch.as_tensor(y, device=x.device)
+        if y.dim() != 1 or len(y) != x.shape[0] or y.is_floating_point() or y.dtype == torch.bool:
+            raise ValueError(f"y must hold one integer label per image ({x.shape[0]}), got dtype {y.dtype} and "
+                             f"shape {tuple(y.shape)}")
+        if len(y) and (y.min() < 0 or y.max() > k):
+            raise ValueError(f"labels must lie in 0..{k - 1}, or {k} for 'no label' (the unconditional model); "
+                             f"got values from {int(y.min())} to {int(y.max())}")
+        return y.long()
+
+    def forward(self, x: Tensor, t: int | float | Tensor, y: Tensor | None = None) -> Tensor:
+        """The prediction for x at t; a class-conditional U-Net also takes labels y [N] (None = no label)."""
         t = self._check(x, t)
         temb = self.time_mlp(timestep_embedding(t, self.config.time_dim))
+        y = self._labels(x, y)
+        if y is not None:
+            temb = temb + self.label_emb(y)
         h = self.conv_in(F.pixel_unshuffle(x, self.config.patch_size))  # [N, C p^2, H/p, W/p]
         skips = []
         for block, down in zip(self.down, self.downsample):
