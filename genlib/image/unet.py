@@ -33,6 +33,7 @@ class UNetConfig:
     time_dim: int = 128
     dropout: float = 0.0
     num_classes: int = 0  # > 0: a class-conditional U-Net (label num_classes is "no label", for guidance)
+    context_dim: int = 0  # > 0: a text-conditional U-Net that cross-attends to tokens [N, L, context_dim]
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -93,6 +94,30 @@ class SelfAttention(nn.Module):
         return x + self.out(y.transpose(-1, -2).reshape(n, c, h, w))
 
 
+class CrossAttention(nn.Module):
+    """Each position of a feature map asks the text tokens what to draw there: queries from the pixels, keys and
+    values from the context (Stable Diffusion's cross-attention), with a residual connection that starts at zero."""
+
+    def __init__(self, channels: int, context_dim: int, heads: int, groups: int):
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
+        self.heads = heads
+        self.norm = nn.GroupNorm(groups, channels)
+        self.q = nn.Conv2d(channels, channels, 1)
+        self.kv = nn.Linear(context_dim, 2 * channels)
+        self.out = nn.Conv2d(channels, channels, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor, context: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        q = self.q(self.norm(x)).reshape(n, self.heads, c // self.heads, h * w).transpose(-1, -2)
+        k, v = self.kv(context).reshape(n, -1, 2, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v)  # [n, heads, h*w, c/heads]
+        return x + self.out(y.transpose(-1, -2).reshape(n, c, h, w))
+
+
 class UNet(nn.Module):
     """eps_theta(x_t, t): predicts the noise in a batch of noisy images [N, C, H, W] at timesteps t (int or float)."""
 
@@ -125,6 +150,16 @@ class UNet(nn.Module):
             c = ch
         self.mid1 = ResBlock(c, c, td, cfg.groups, cfg.dropout)
         self.mid_attn = SelfAttention(c, cfg.heads, cfg.groups)
+        if cfg.context_dim < 0:
+            raise ValueError(f"context_dim must be >= 0 (0 = no text), got {cfg.context_dim}")
+        if cfg.context_dim and cfg.num_classes:
+            raise ValueError("a U-Net takes class labels (num_classes) or text (context_dim), not both")
+        if cfg.context_dim:  # cross-attention after every block, and the mean text token added to the time embedding
+            self.cross_down = nn.ModuleList(CrossAttention(ch, cfg.context_dim, cfg.heads, cfg.groups) for ch in chans)
+            self.cross_mid = CrossAttention(c, cfg.context_dim, cfg.heads, cfg.groups)
+            self.cross_up = nn.ModuleList(CrossAttention(ch, cfg.context_dim, cfg.heads, cfg.groups)
+                                          for ch in reversed(chans))
+            self.context_emb = nn.Linear(cfg.context_dim, td)
         self.mid2 = ResBlock(c, c, td, cfg.groups, cfg.dropout)
         self.up, self.upsample = nn.ModuleList(), nn.ModuleList()
         for i, ch in reversed(list(enumerate(chans))):
@@ -154,6 +189,15 @@ class UNet(nn.Module):
             raise ValueError(f"t must hold int or float timesteps, got dtype {t.dtype}")
         return t
 
+    def _context(self, x: Tensor, context: Tensor | None) -> Tensor:
+        d = self.config.context_dim
+        if context is None:
+            return x.new_zeros(x.shape[0], 1, d)  # no text: one token of zeros
+        if context.dim() != 3 or context.shape[0] != x.shape[0] or context.shape[2] != d:
+            raise ValueError(f"context must be text tokens [N={x.shape[0]}, L, {d}] (a text encoder's per-word "
+                             f"outputs), got shape {tuple(context.shape)}")
+        return context.to(x.dtype)
+
     def _labels(self, x: Tensor, y: Tensor | None) -> Tensor | None:
         k = self.config.num_classes
         if not k:
@@ -172,22 +216,31 @@ class UNet(nn.Module):
                              f"got values from {int(y.min())} to {int(y.max())}")
         return y.long()
 
-    def forward(self, x: Tensor, t: int | float | Tensor, y: Tensor | None = None) -> Tensor:
-        """The prediction for x at t; a class-conditional U-Net also takes labels y [N] (None = no label)."""
+    def forward(self, x: Tensor, t: int | float | Tensor, cond: Tensor | None = None) -> Tensor:
+        """The prediction for x at t; a class-conditional U-Net also takes labels [N] (None = no label), a
+        text-conditional one text tokens [N, L, context_dim] (None = no text)."""
         t = self._check(x, t)
         temb = self.time_mlp(timestep_embedding(t, self.config.time_dim))
-        y = self._labels(x, y)
-        if y is not None:
-            temb = temb + self.label_emb(y)
+        text = self._context(x, cond) if self.config.context_dim else None
+        if text is None:
+            y = self._labels(x, cond)
+            if y is not None:
+                temb = temb + self.label_emb(y)
+        else:
+            temb = temb + self.context_emb(text.mean(1))
+
+        def attend(layers: nn.ModuleList | None, i: int, h: Tensor) -> Tensor:
+            return h if text is None else layers[i](h, text)
         h = self.conv_in(F.pixel_unshuffle(x, self.config.patch_size))  # [N, C p^2, H/p, W/p]
         skips = []
-        for block, down in zip(self.down, self.downsample):
-            h = block(h, temb)
+        for i, (block, down) in enumerate(zip(self.down, self.downsample)):
+            h = attend(getattr(self, "cross_down", None), i, block(h, temb))
             skips.append(h)
             h = down(h)
-        h = self.mid2(self.mid_attn(self.mid1(h, temb)), temb)
-        for block, up in zip(self.up, self.upsample):
-            h = up(block(torch.cat([h, skips.pop()], dim=1), temb))
+        h = self.mid_attn(self.mid1(h, temb))
+        h = self.mid2(h if text is None else self.cross_mid(h, text), temb)
+        for i, (block, up) in enumerate(zip(self.up, self.upsample)):
+            h = up(attend(getattr(self, "cross_up", None), i, block(torch.cat([h, skips.pop()], dim=1), temb)))
         return F.pixel_shuffle(self.conv_out(F.silu(self.norm_out(h))), self.config.patch_size)
 
 
