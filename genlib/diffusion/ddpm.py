@@ -177,6 +177,7 @@ def sample_images(model: nn.Module, alphas_cumprod: Tensor, n: int, sampler: str
 
     cond (one per image, e.g. class labels) samples a conditional model(x, t, cond), guided from `null` by
     `guidance` (genlib.diffusion.guidance.Guided; 1 = plain conditional). A guided step costs two evaluations.
+    `null` may also hold one condition per image (negative prompts).
 
     The starting noise x_T depends only on `seed` and n, so every sampler starts from the same noise; the fresh
     noise of ancestral samplers comes from one generator per batch (seeded from `seed` and the batch number).
@@ -195,7 +196,9 @@ def sample_images(model: nn.Module, alphas_cumprod: Tensor, n: int, sampler: str
     for b, start in enumerate(progress_bar(range(0, n, batch_size), disable=not progress, leave=False,
                                            desc=f"{sampler} {steps} steps{' karras' if karras else ''}")):
         chunk = x_T[start:start + batch_size].to(device)
-        net = model if cond is None else Guided(model, cond[start:start + batch_size].to(device), null, guidance)
+        per_image = isinstance(null, Tensor) and null.dim() == cond.dim() and len(null) == n  # a negative prompt each
+        net = model if cond is None else Guided(model, cond[start:start + batch_size].to(device),
+                                                null[start:start + batch_size] if per_image else null, guidance)
         res = sample(net, chunk.shape, sampler, steps, alphas_cumprod=alphas_cumprod, karras=karras, x_T=chunk,
                      generator=torch.Generator().manual_seed(seed * 100_003 + b + 1), device=device, progress=False,
                      **kwargs)
