@@ -162,6 +162,16 @@ STUCK: dict[str, list[str]] = {
         "FID at small N is noisy: differences below the spread of real-digit subsets (section 8) are not rankings; "
         "learners rank samplers by gaps of a few FID points.",
     ],
+    "16": [
+        "The 'no label' class of the MNIST model is 10 (num_classes), not 0: 0 is the digit zero. Passing null=0 "
+        "guides towards 'not a zero' and gives strange digits without an error.",
+        "w = 1 is the plain conditional model and w = 0 the unconditional one; 'guidance off' in image tools means "
+        "w = 1. Learners expect w = 0 to be the conditional model.",
+        "A guided step evaluates the network twice (with and without the condition), so a 20-step guided sample costs "
+        "40 evaluations: compare samplers at equal evaluations, not equal steps.",
+        "Captions must use the grammar's words in the grammar's order ('a small red circle on the left'); "
+        "encode_captions and parse_caption name the words they accept.",
+    ],
 }
 
 

@@ -240,3 +240,27 @@ def shows(image: torch.Tensor, caption: str) -> bool:
     orders = [found] if len(found) == 1 else [found, found[::-1]]
     return any(all((s.kind, s.colour, s.size) == a for s, a in zip(order, asked)) and _placed(where, order)
                for order in orders)
+
+
+def edge_map(images: torch.Tensor) -> torch.Tensor:
+    """The outlines of the shapes in images [N, 3, 32, 32]: [N, 1, 32, 32], 1 where a lit pixel touches a dark one
+    (or the border), the control image of notebook 18's ControlNet."""
+    if images.dim() != 4 or images.shape[1:] != (3, SIZE, SIZE):
+        raise ValueError(f"edge_map takes images [N, 3, {SIZE}, {SIZE}] in [0, 1], got shape {tuple(images.shape)}")
+    lit = (images.max(1, keepdim=True).values > 0.45).float()
+    inner = -torch.nn.functional.max_pool2d(-lit, 3, stride=1, padding=1)  # erosion: lit with all 8 neighbours lit
+    return lit - inner
+
+
+def edge_iou(a: torch.Tensor, b: torch.Tensor, tolerance: int = 1) -> torch.Tensor:
+    """Per image, the intersection over union of two edge maps [N, 1, H, W], where an edge pixel of one counts as
+    shared if the other has an edge pixel within `tolerance` pixels (0: plain IoU; 1: an outline one pixel off
+    still matches). 1 = the same outlines, 0 = none shared; two empty maps score 1."""
+    if a.shape != b.shape:
+        raise ValueError(f"edge maps must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = a.bool(), b.bool()
+    k = 2 * tolerance + 1
+    wa, wb = (torch.nn.functional.max_pool2d(m.float(), k, stride=1, padding=tolerance) > 0 for m in (a, b))
+    shared = ((a & wb).flatten(1).sum(1) + (b & wa).flatten(1).sum(1)) / 2
+    union = a.flatten(1).sum(1) + b.flatten(1).sum(1) - shared
+    return torch.where(union > 0, shared / union.clamp(min=1), torch.ones_like(shared))

@@ -216,9 +216,10 @@ class UNet(nn.Module):
                              f"got values from {int(y.min())} to {int(y.max())}")
         return y.long()
 
-    def forward(self, x: Tensor, t: int | float | Tensor, cond: Tensor | None = None) -> Tensor:
-        """The prediction for x at t; a class-conditional U-Net also takes labels [N] (None = no label), a
-        text-conditional one text tokens [N, L, context_dim] (None = no text)."""
+    def encode(self, x: Tensor, t: int | float | Tensor, cond: Tensor | None = None,
+               hint: Tensor | None = None) -> tuple[Tensor, list[Tensor], Tensor, Tensor | None]:
+        """The way down and the middle: (features, skips, time embedding, text) for decode. `hint` (features the
+        size of conv_in's output) is added after conv_in: how a ControlNet's copy reads its edge map."""
         t = self._check(x, t)
         temb = self.time_mlp(timestep_embedding(t, self.config.time_dim))
         text = self._context(x, cond) if self.config.context_dim else None
@@ -228,20 +229,31 @@ class UNet(nn.Module):
                 temb = temb + self.label_emb(y)
         else:
             temb = temb + self.context_emb(text.mean(1))
-
-        def attend(layers: nn.ModuleList | None, i: int, h: Tensor) -> Tensor:
-            return h if text is None else layers[i](h, text)
         h = self.conv_in(F.pixel_unshuffle(x, self.config.patch_size))  # [N, C p^2, H/p, W/p]
+        if hint is not None:
+            h = h + hint
         skips = []
         for i, (block, down) in enumerate(zip(self.down, self.downsample)):
-            h = attend(getattr(self, "cross_down", None), i, block(h, temb))
+            h = block(h, temb)
+            h = h if text is None else self.cross_down[i](h, text)
             skips.append(h)
             h = down(h)
         h = self.mid_attn(self.mid1(h, temb))
         h = self.mid2(h if text is None else self.cross_mid(h, text), temb)
+        return h, skips, temb, text
+
+    def decode(self, h: Tensor, skips: list[Tensor], temb: Tensor, text: Tensor | None) -> Tensor:
+        """The way up, each level joined by its skip, to the prediction (the skips are consumed)."""
+        skips = list(skips)
         for i, (block, up) in enumerate(zip(self.up, self.upsample)):
-            h = up(attend(getattr(self, "cross_up", None), i, block(torch.cat([h, skips.pop()], dim=1), temb)))
+            h = block(torch.cat([h, skips.pop()], dim=1), temb)
+            h = up(h if text is None else self.cross_up[i](h, text))
         return F.pixel_shuffle(self.conv_out(F.silu(self.norm_out(h))), self.config.patch_size)
+
+    def forward(self, x: Tensor, t: int | float | Tensor, cond: Tensor | None = None) -> Tensor:
+        """The prediction for x at t; a class-conditional U-Net also takes labels [N] (None = no label), a
+        text-conditional one text tokens [N, L, context_dim] (None = no text)."""
+        return self.decode(*self.encode(x, t, cond))
 
 
 def count_parameters(model: nn.Module) -> int:
