@@ -151,44 +151,76 @@ plt.show()
 # %% [markdown]
 # ## 4. The trade-off, measured
 #
-# Does the picture show the digit we asked for? The course's MNIST classifier (notebook 02's, 99% on real digits)
-# answers, and FID (notebook 15) says how far the samples as a whole are from real digits. We sweep the scale.
-# Both at pick(300, 1000) samples per scale, the same number of each digit; the FID of that many *real*
-# validation digits is printed beside them as the floor, since FID at a small N is biased upwards.
+# Does the picture show the digit we asked for? The course's MNIST classifier (99.2% on real validation digits)
+# answers. We sweep the scale here on pick(200, 1000) samples per scale, 20 of each digit (100 on a GPU), all from
+# the same starting noise:
 
 # %%
 classifier = metrics.load_fid_classifier(device)
-train_f = metrics.classifier_features(load_mnist("train")[0], classifier)
-stats = metrics.feature_stats(train_f)
-N = pick(300, 1000)
-val = load_mnist("val")[0][:N]
-real_fid = metrics.fid(val, stats, classifier)
-scales = [0.0, 1.0, 2.0, 3.0, 5.0]
-acc, fids = {}, {}
+N = pick(200, 1000)
+scales = [0.0, 1.0, 2.0, 3.0]
+acc = {}
 for w in scales:
     images, asked, _ = digits(w, n_per=N // 10, seed=1)
     with torch.no_grad():
         acc[w] = (classifier(images.to(device)).argmax(1).cpu() == asked).float().mean().item()
-    fids[w] = metrics.fid(images, stats, classifier)
-    print(f"w = {w:3g}: {acc[w]:6.1%} show the asked digit, FID {fids[w]:6.1f}   (real digits, N = {N}: {real_fid:.1f})")
+    print(f"w = {w:g}: {acc[w]:6.1%} of {N} samples show the asked digit")
+assert acc[0.0] < 0.2                    # without the label about one digit in ten is the asked one, by chance
+assert acc[1.0] > acc[0.0] + 0.6         # the label alone does most of the work
+assert max(acc[2.0], acc[3.0]) > acc[1.0]  # and guidance takes it further
+
+# %% [markdown]
+# The cost shows in FID, but FID needs many samples: at N = 300 disjoint sets of *real* validation digits already
+# score anywhere from 49 to 117 against the training digits (notebook 15, section 8, explains why). So the FID side
+# of the sweep comes from `benchmarks/guidance_sweep.py`, which sampled 1,000 digits per scale (100 of each) with
+# the same sampler and scored them with FID and the unbiased KID; we read its table and plot it.
+
+# %%
+import genlib
+from pathlib import Path
+
+sweep_path = Path(genlib.__file__).resolve().parents[1] / "benchmarks" / "results" / "guidance_sweep.md"
+sweep_lines = sweep_path.read_text().splitlines()
+table = [[c.strip() for c in l.strip("|").split("|")] for l in sweep_lines if l.startswith("| ") and l[2] != "w"]
+sweep = {float(r[0]): {"acc": float(r[2].rstrip("%")) / 100, "fid": float(r[3])} for r in table}
+print(sweep_lines[0])
+print("\n".join(l for l in sweep_lines if l.startswith("|")))
 
 fig, ax = plt.subplots(figsize=(6, 3.4))
-ax.plot(scales, [100 * acc[w] for w in scales], "o-", color="C0")
+ws = sorted(sweep)
+ax.plot(ws, [100 * sweep[w]["acc"] for w in ws], "o-", color="C0", label="asked digit (N = 1,000)")
+ax.plot(scales, [100 * acc[w] for w in scales], "x", color="C0", ms=9, label=f"asked digit, here (N = {N})")
 ax.set(xlabel="guidance scale w", ylabel="asked digit shown (%)", title="Classifier-free guidance: the trade-off")
+ax.legend(loc="center right", fontsize=8)
 ax2 = ax.twinx()
-ax2.plot(scales, [fids[w] for w in scales], "s--", color="C1")
-ax2.set_ylabel("FID (lower is better)", color="C1")
+ax2.plot(ws, [sweep[w]["fid"] for w in ws], "s--", color="C1")
+ax2.set_ylabel("FID, N = 1,000 (lower is better)", color="C1")
 plt.show()
 
 # %% [markdown]
-# (Filled in after the run: what the sweep says.)
+# What the sweep says (each line is asserted below):
+#
+# - **Without the label (w = 0) one sample in ten is the asked digit**: chance, as it should be.
+# - **The label alone (w = 1) does most of the work and gives the best FID**: 94.4% of the asked digits, FID 22.4
+#   against the real floor of 18.3, and a KID of −17 ± 165, which cannot be told from real digits at this N. (The
+#   unconditional EDM model of notebook 15 scores 57.9 with the same sampler: knowing the digit makes the job easier.)
+# - **Guidance makes the label stick, and the price is realism.** At w = 1.5, 99.6% show the asked digit, and FID
+#   more than doubles (50.2); by w = 3 every sample is right and FID is eight times the w = 1 score (185). The
+#   samples turn into the thick, prototypical strokes the model is surest of (look at the grid above), and FID,
+#   which compares the whole spread of samples with real digits, sees the variety go.
+#
+# On this model the useful range is w = 1 to 1.5. Large text-to-image models default to higher scales (Stable
+# Diffusion's is 7.5) because a prompt is much harder to follow than a digit label; the trade-off is the same.
 
 # %%
-best = max(scales, key=lambda w: acc[w])
-assert acc[0.0] < 0.2                                   # without the label: about one digit in ten is the asked one
-assert acc[1.0] > acc[0.0] + 0.5 and acc[best] >= 0.97  # the label works, and guidance takes it to >= 97%
-assert fids[5.0] > min(fids.values())                   # but pushing w far costs realism: the trade-off
-print(f"best scale w = {best:g}: {acc[best]:.1%} of the asked digits, FID {fids[best]:.1f}")
+top = max(v["acc"] for v in sweep.values())
+best = min(w for w in sweep if sweep[w]["acc"] >= top - 0.005)   # the smallest scale within 0.5 points of the top
+print(f"best scale w = {best:g}: {sweep[best]['acc']:.1%} of the asked digits, FID {sweep[best]['fid']:.1f} "
+      f"(w = 1: {sweep[1.0]['acc']:.1%}, FID {sweep[1.0]['fid']:.1f})")
+assert sweep[0.0]["acc"] < 0.2 and sweep[1.0]["acc"] > 0.9
+assert sweep[1.0]["fid"] == min(v["fid"] for v in sweep.values())
+assert best == 1.5 and sweep[best]["acc"] >= 0.97                       # the issue's target: >= 97% at the best scale
+assert sweep[1.5]["fid"] > 2 * sweep[1.0]["fid"] and sweep[3.0]["fid"] > 8 * sweep[1.0]["fid"]
 
 # %% [markdown]
 # **Try it.** Move the slider: the same noise and the same ten labels at every scale.
