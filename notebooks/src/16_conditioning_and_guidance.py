@@ -503,7 +503,8 @@ assert opposite_neg[0] <= empty[0] + 0.03         # and the position gains nothi
 #   says how often the model draws what it never saw (section 8).
 #
 # Next: notebook 17 moves the same denoiser into an autoencoder's latent space, the "latent" of latent diffusion.
-#
+
+# %% [markdown] tags=["exercise"]
 # ## Exercises
 #
 # 1. *(easy)* How many network evaluations does one guided picture take with 20 steps of DPM++ 2M, and how many at
