@@ -139,12 +139,13 @@ def main() -> None:
     if args.no_register:
         return
     register("shapes_clip", clip_out, script="scripts/train_text2img.py", settings=settings,
-             metric={"name": "retrieval_accuracy", **clip_metric}, torch=torch.__version__,
+             metric={"name": "retrieval_accuracy_heldout_of_500", "value": clip_metric["retrieval_heldout_of_500"],
+                     **clip_metric}, torch=torch.__version__,
              params=count_parameters(clip))
     curve = [round(sum(hist.loss[s:s + 100]) / 100, 4) for s in range(0, len(hist.loss) - 99, 100)]
     register("shapes_text2img", net_out, script="scripts/train_text2img.py", settings=settings,
-             metric={"name": "shows_caption", "sampler": "dpmpp_2m karras", "steps": EVAL_STEPS, "n": EVAL_N,
-                     **scores}, train_seconds=round(hist.seconds, 1), steps=len(hist.steps),
+             metric={"name": "shows_caption_heldout_w3", "value": scores["shows_heldout_w3"],
+                     "sampler": "dpmpp_2m karras", "steps": EVAL_STEPS, "n": EVAL_N, **scores}, train_seconds=round(hist.seconds, 1), steps=len(hist.steps),
              params=count_parameters(model), loss_curve=curve[:: max(1, len(curve) // 40)], torch=torch.__version__)
 
 

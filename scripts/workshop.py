@@ -167,8 +167,6 @@ STUCK: dict[str, list[str]] = {
         "guides towards 'not a zero' and gives strange digits without an error.",
         "w = 1 is the plain conditional model and w = 0 the unconditional one; 'guidance off' in image tools means "
         "w = 1. Learners expect w = 0 to be the conditional model.",
-        "A guided step evaluates the network twice (with and without the condition), so a 20-step guided sample costs "
-        "40 evaluations: compare samplers at equal evaluations, not equal steps.",
         "Captions must use the grammar's words in the grammar's order ('a small red circle on the left'); "
         "encode_captions and parse_caption name the words they accept.",
     ],
