@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from genlib.data import load_mnist  # noqa: E402
 from genlib.diffusion.ddpm import load_ddpm_mnist, sample_images  # noqa: E402
+from genlib.image.classifier import accuracy  # noqa: E402
 from genlib.metrics import (classifier_features, feature_stats, fid, kernel_distance,  # noqa: E402
                             load_fid_classifier)
 
@@ -41,8 +42,7 @@ def main() -> None:
         images, nfe = sample_images(model, ab, N, "dpmpp_2m", STEPS, karras=True, seed=0, cond=asked, null=10,
                                     guidance=w, progress=False)
         seconds = time.perf_counter() - t0
-        with torch.no_grad():
-            acc = (classifier(images).argmax(1) == asked).float().mean().item()
+        acc = accuracy(classifier, images, asked)
         feats = classifier_features(images, classifier)
         kid, kid_std = kernel_distance(feats, train_f, seed=0)
         rows.append((w, nfe, acc, fid(images, stats, classifier), kid, kid_std, seconds))

@@ -15,11 +15,9 @@ not compile, e.g. `test_future_stmt/badsyntax_future3.py`, and stay: they are st
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import os
 import sysconfig
-import warnings
 from pathlib import Path
 
 TEST_DIRS = {"test", "tests"}
@@ -73,16 +71,9 @@ def stdlib_files(split: str = "train", tests: bool = False) -> list[str]:
 
 def _parses(path: Path) -> bool:
     """Whether a file is UTF-8 Python that ast.parse accepts (the test suite ships some that are not, on purpose)."""
+    from genlib.text.codegen import parses  # the same check notebook 10 applies to samples
     text = _read(path.parent, path.name)
-    if text is None:
-        return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            ast.parse(text)
-        except (SyntaxError, ValueError):
-            return False
-    return True
+    return text is not None and parses(text)
 
 
 def _read(root: Path, rel: str) -> str | None:

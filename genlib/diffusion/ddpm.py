@@ -191,12 +191,12 @@ def sample_images(model: nn.Module, alphas_cumprod: Tensor, n: int, sampler: str
     if cond is not None and (len(cond) != n or null is None):
         raise ValueError(f"cond needs one entry per image ({n}, got {len(cond)}) and the `null` condition that "
                          "stands for none (for a class-conditional U-Net: its num_classes)")
+    per_image = cond is not None and isinstance(null, Tensor) and null.dim() == cond.dim() and len(null) == n
     x_T = torch.randn((n, *image_shape), generator=torch.Generator().manual_seed(seed))
     out, nfe = [], 0
     for b, start in enumerate(progress_bar(range(0, n, batch_size), disable=not progress, leave=False,
                                            desc=f"{sampler} {steps} steps{' karras' if karras else ''}")):
         chunk = x_T[start:start + batch_size].to(device)
-        per_image = isinstance(null, Tensor) and null.dim() == cond.dim() and len(null) == n  # a negative prompt each
         net = model if cond is None else Guided(model, cond[start:start + batch_size].to(device),
                                                 null[start:start + batch_size] if per_image else null, guidance)
         res = sample(net, chunk.shape, sampler, steps, alphas_cumprod=alphas_cumprod, karras=karras, x_T=chunk,
