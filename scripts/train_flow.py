@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from genlib.checkpoints import checkpoint_dir, register, save_weights  # noqa: E402
 from genlib.data import load_mnist  # noqa: E402
 from genlib.device import seed_everything  # noqa: E402
-from genlib.diffusion.flow import TimeScaled, flow_matching_loss, sample_flow  # noqa: E402
+from genlib.diffusion.flow import TimeScaled, flow_images, flow_matching_loss  # noqa: E402
 from genlib.image.dit import DiT, DiTConfig  # noqa: E402
 from genlib.image.unet import UNet, UNetConfig, count_parameters  # noqa: E402
 from genlib.metrics import classifier_features, feature_stats, fid, load_fid_classifier  # noqa: E402
@@ -37,18 +37,6 @@ FID_N, CHECKS = 1000, (("euler", 10), ("euler", 20), ("heun", 5), ("heun", 10))
 def build(arch: str, model: dict) -> torch.nn.Module:
     """The network for an architecture name and its config, wrapped to take flow time t in [0, 1]."""
     return TimeScaled(ARCHS[arch][0](model))
-
-
-@torch.no_grad()
-def flow_samples(model: torch.nn.Module, n: int, solver: str, steps: int, seed: int = 0,
-                 batch: int = 250) -> tuple[torch.Tensor, int]:
-    """n images in [0, 1] from noise of `seed` (the same noise for every solver), and evaluations per image."""
-    x0 = torch.randn(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
-    out, nfe = [], 0
-    for i in range(0, n, batch):
-        x, nfe = sample_flow(model, x0[i:i + batch], steps, solver)
-        out.append(((x.clamp(-1, 1) + 1) / 2))
-    return torch.cat(out), nfe
 
 
 def main() -> None:
@@ -83,7 +71,7 @@ def main() -> None:
     floor = fid(load_mnist("val")[0], stats, classifier)
     scores = {}
     for solver, steps in CHECKS:
-        samples, nfe = flow_samples(net, FID_N, solver, steps)
+        samples, nfe = flow_images(net, FID_N, solver, steps)
         scores[f"{solver}_{steps}"] = {"nfe": nfe, "fid": round(fid(samples, stats, classifier), 3)}
     print(f"{len(hist.steps)} steps in {hist.seconds:.0f} s; FID (N = {FID_N}): {scores}; real floor {floor:.2f}",
           flush=True)

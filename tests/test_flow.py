@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from genlib.diffusion.flow import TimeScaled, flow_matching_loss, interpolate, sample_flow
+from genlib.diffusion.flow import TimeScaled, flow_images, flow_matching_loss, interpolate, load_flow_mnist, sample_flow
 
 
 class Exact(nn.Module):
@@ -82,3 +82,28 @@ def test_time_scaled_and_errors():
         sample_flow(Rotate(), torch.zeros(1, 2), 0)
     with pytest.raises(ValueError, match="same shape"):
         flow_matching_loss(Rotate(), torch.zeros(2, 2), x0=torch.zeros(3, 2))
+
+
+class Drift(nn.Module):
+    """A velocity that pushes everything up by 3: after t = 1 the noise has moved by 3, in any number of steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, t):
+        return torch.full_like(x, 3.0)
+
+
+def test_flow_images_start_every_solver_from_the_same_noise_and_clamp_to_pixels():
+    a, nfe_a = flow_images(Drift(), 5, "euler", 4, seed=1, batch_size=2)
+    b, nfe_b = flow_images(Drift(), 5, "heun", 2, seed=1)
+    assert (nfe_a, nfe_b) == (4, 4) and a.shape == (5, 1, 28, 28)
+    torch.testing.assert_close(a, b)                                   # a constant field: solvers agree exactly
+    x0 = torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(a, ((x0 + 3).clamp(-1, 1) + 1) / 2)     # [-1, 1] mapped to [0, 1]
+
+
+def test_load_flow_mnist_names_the_architectures():
+    with pytest.raises(ValueError, match="arch must be one of"):
+        load_flow_mnist("mlp")

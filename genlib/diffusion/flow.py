@@ -63,6 +63,20 @@ def sample_flow(model: nn.Module, x0: Tensor, steps: int, solver: str = "euler")
     return x, nfe
 
 
+@torch.no_grad()
+def flow_images(model: nn.Module, n: int, solver: str = "euler", steps: int = 10, *, seed: int = 0,
+                shape: tuple[int, ...] = (1, 28, 28), batch_size: int = 250) -> tuple[Tensor, int]:
+    """n images in [0, 1] (CPU) from a flow model on [-1, 1] images, from the noise of `seed` (the same noise for
+    every solver and step count), in batches; and the model evaluations per image."""
+    x0 = torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed))
+    device = next(model.parameters()).device
+    out, nfe = [], 0
+    for i in range(0, n, batch_size):
+        x, nfe = sample_flow(model, x0[i:i + batch_size].to(device), steps, solver)
+        out.append(((x.clamp(-1, 1) + 1) / 2).cpu())
+    return torch.cat(out), nfe
+
+
 class TimeScaled(nn.Module):
     """A network that expects diffusion timesteps (0..1000) called with flow time t in [0, 1]: net(x, scale * t)."""
 
@@ -72,3 +86,24 @@ class TimeScaled(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor, *cond) -> Tensor:
         return self.net(x, self.scale * t, *cond)
+
+
+def load_flow_mnist(arch: str = "unet", device: torch.device | str | None = None) -> tuple[nn.Module, dict]:
+    """Notebook 19's shipped flow-matching MNIST model (arch 'unet' or 'dit'; hash-checked, eval mode), called as
+    model(x, t) with flow time t in [0, 1], and its manifest entry."""
+    from genlib.checkpoints import load_checkpoint, read_manifest
+    from genlib.device import get_device
+    from genlib.image.dit import DiT
+    from genlib.image.unet import UNet
+    archs = {"unet": UNet, "dit": DiT}
+    if arch not in archs:
+        raise ValueError(f"arch must be one of {tuple(archs)}, got {arch!r}")
+    name = f"flow_mnist_{arch}"
+    entry = read_manifest().get(name)
+    if entry is None:
+        raise KeyError(f"no checkpoint {name!r} in checkpoints/manifest.json: train it with "
+                       f"`python scripts/train_flow.py --arch {arch}` (60 minutes on one CPU core)")
+    net = archs[arch](entry["settings"]["model"])
+    net = net.to(get_device(device) if device is None or isinstance(device, str) else device)
+    load_checkpoint(name, net)
+    return TimeScaled(net).eval().requires_grad_(False), entry

@@ -73,3 +73,16 @@ class Controlled(nn.Module):
         res_skips, res_mid = self.control(x, t, cond, hint)
         skips = [s + self.strength * r for s, r in zip(skips, res_skips)]
         return self.base.decode(h + self.strength * res_mid, skips, temb, text)
+
+
+def load_controlnet(base: UNet, name: str = "shapes_controlnet") -> tuple[ControlNet, dict]:
+    """The shipped ControlNet for `base` (the shipped shapes_text2img U-Net; hash-checked, eval mode, frozen) and
+    its manifest entry."""
+    from genlib.checkpoints import load_checkpoint, read_manifest
+    entry = read_manifest().get(name)
+    if entry is None:
+        raise KeyError(f"no checkpoint {name!r} in checkpoints/manifest.json: train it with "
+                       "`python scripts/train_controlnet.py` (30 minutes on one CPU core)")
+    control = ControlNet(base).to(next(base.parameters()).device)
+    load_checkpoint(name, control)
+    return control.eval().requires_grad_(False), entry
