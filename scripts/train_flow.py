@@ -3,6 +3,7 @@
     python scripts/train_flow.py --arch unet            # 60 minutes on one CPU core -> checkpoints/flow_mnist_unet.pt
     python scripts/train_flow.py --arch dit             # the DiT at the same size and time -> flow_mnist_dit.pt
     python scripts/train_flow.py --minutes 1 --no-register --out /tmp/flow.pt      # a quick try
+    python scripts/train_flow.py --arch unet --init checkpoints/flow_mnist_unet.pt --minutes 135   # train on
 
 Conditional flow matching (genlib.diffusion.flow): x_t = (1 - t) noise + t data, the network (called with
 1000 t, the timestep scale its embedding was built for) learns the velocity data - noise. AdamW with warm-up and
@@ -20,7 +21,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from genlib.checkpoints import checkpoint_dir, register, save_weights  # noqa: E402
+from genlib.checkpoints import checkpoint_dir, load_weights, register, save_weights  # noqa: E402
+from genlib.data.files import sha256_file  # noqa: E402
 from genlib.data import load_mnist  # noqa: E402
 from genlib.device import seed_everything  # noqa: E402
 from genlib.diffusion.flow import TimeScaled, flow_images, flow_matching_loss  # noqa: E402
@@ -46,6 +48,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="weights file (default checkpoints/flow_mnist_<arch>.pt)")
     parser.add_argument("--no-register", action="store_true")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from these weights (a .pt this script saved for the same --arch), with a fresh "
+                             "warm-up and cosine decay over --minutes")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -56,6 +61,11 @@ def main() -> None:
     images, _ = load_mnist("train")
     data = images * 2 - 1
     model = build(args.arch, settings["model"])
+    if args.init is not None:
+        if not args.init.is_file():
+            raise SystemExit(f"--init {args.init}: no such weights file (give a .pt saved by this script)")
+        settings["init"] = {"file": args.init.name, "sha256": sha256_file(args.init)}
+        load_weights(model.net, args.init)
     print(f"{args.arch}: {count_parameters(model):,} parameters; training for {args.minutes:g} minutes", flush=True)
     g = torch.Generator().manual_seed(settings["seed"])
     ema = EMA(model, settings["ema_decay"])

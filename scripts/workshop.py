@@ -170,6 +170,21 @@ STUCK: dict[str, list[str]] = {
         "Captions must use the grammar's words in the grammar's order ('a small red circle on the left'); "
         "encode_captions and parse_caption name the words they accept.",
     ],
+    "18": [
+        "sdedit and inpaint take images in [-1, 1] (x * 2 - 1), like the samplers; passing [0, 1] pixels works "
+        "without an error but edits a washed-out picture.",
+        "Strength 0.3 does not mean 30% of the steps are new: it jumps to timestep 300 of 1000 and walks back "
+        "with round(0.3 * steps) steps.",
+        "Controlled needs the U-Net itself (t2i.denoiser.net), not the noise-predicting wrapper; wrap the result "
+        "in EpsFromEDM for the samplers, as with_edges does.",
+    ],
+    "19": [
+        "Flow time runs from noise (t = 0) to data (t = 1), the opposite of diffusion's timestep; TimeScaled "
+        "multiplies t by 1000 for networks built for diffusion timesteps.",
+        "Heun with n steps costs 2n network evaluations: compare solvers at equal evaluations, not equal steps.",
+        "Reflow needs the model's own (noise, sample) pairs from the same noise; pairing fresh noise with the "
+        "samples undoes the straightening.",
+    ],
 }
 
 

@@ -220,7 +220,9 @@ def read_back(image: torch.Tensor, min_pixels: int = 6) -> list[Shape]:
     return found
 
 
-def _placed(where: str, shapes: list[Shape]) -> bool:
+def placed(where: str, shapes: list[Shape]) -> bool:
+    """True if read-back shapes stand where a caption says: one shape at a position, or two in a relation (in the
+    caption's order)."""
     half = SIZE / 2
     if where in POSITIONS:
         s = shapes[0]
@@ -238,7 +240,7 @@ def shows(image: torch.Tensor, caption: str) -> bool:
     if len(found) != len(asked):
         return False
     orders = [found] if len(found) == 1 else [found, found[::-1]]
-    return any(all((s.kind, s.colour, s.size) == a for s, a in zip(order, asked)) and _placed(where, order)
+    return any(all((s.kind, s.colour, s.size) == a for s, a in zip(order, asked)) and placed(where, order)
                for order in orders)
 
 

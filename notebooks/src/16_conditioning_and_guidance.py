@@ -46,6 +46,7 @@ from genlib.data import load_mnist
 from genlib.device import describe, get_device, pick, seed_everything
 from genlib.diffusion.ddpm import load_ddpm_mnist, sample_images
 from genlib.diffusion.guidance import Conditioned, Guided, drop_condition
+from genlib.image.classifier import accuracy
 from genlib.image.unet import UNet
 
 seed_everything(0)
@@ -162,8 +163,7 @@ scales = [0.0, 1.0, 2.0, 3.0]
 acc = {}
 for w in scales:
     images, asked, _ = digits(w, n_per=N // 10, seed=1)
-    with torch.no_grad():
-        acc[w] = (classifier(images.to(device)).argmax(1).cpu() == asked).float().mean().item()
+    acc[w] = accuracy(classifier, images, asked)
     print(f"w = {w:g}: {acc[w]:6.1%} of {N} samples show the asked digit")
 assert acc[0.0] < 0.2                    # without the label about one digit in ten is the asked one, by chance
 assert acc[1.0] > acc[0.0] + 0.6         # the label alone does most of the work
@@ -445,7 +445,7 @@ assert abs(rates["train", 3.0] - rates["train", 1.0]) < 0.08          # ...and l
 # starting noise, and check two things: is the position right, and is everything right?
 
 # %%
-from genlib.data.shapes import parse_caption
+from genlib.data.shapes import parse_caption, placed
 
 _, caps, scenes = make_shapes(2 * M, "train", seed=99)
 single = [c for c, sc in zip(caps, scenes) if len(sc.shapes) == 1]
@@ -457,12 +457,7 @@ print(f"prompt {single[0]!r}, negative prompt {neg[0]!r}")
 
 def position_right(img, cap):
     found, (_, where) = read_back(img), parse_caption(cap)
-    half = 16
-    if len(found) != 1:
-        return False
-    s = found[0]
-    return {"on the left": s.x < half, "on the right": s.x > half, "at the top": s.y < half,
-            "at the bottom": s.y > half}[where]
+    return len(found) == 1 and placed(where, found)
 
 
 neg_rates = {}
