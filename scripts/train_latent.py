@@ -31,7 +31,7 @@ from genlib.device import seed_everything  # noqa: E402
 from genlib.diffusion import alphas_cumprod, linear_betas  # noqa: E402
 from genlib.diffusion.ddpm import EMA, load_ddpm_mnist, sample_images  # noqa: E402
 from genlib.diffusion.edm import EpsFromEDM, edm_loss  # noqa: E402
-from genlib.diffusion.latent import load_vq_latents  # noqa: E402
+from genlib.diffusion.latent import VQLatents, load_vq_latents  # noqa: E402
 from genlib.diffusion.samplers import sample  # noqa: E402
 from genlib.image.unet import UNet, UNetConfig, count_parameters  # noqa: E402
 from genlib.metrics import classifier_features, feature_stats, fid, load_fid_classifier  # noqa: E402
@@ -75,10 +75,10 @@ def main() -> None:
     settings = dict(SETTINGS, minutes=args.minutes, threads=torch.get_num_threads())
     seed_everything(settings["seed"])
     images, _ = load_mnist("train")
-    codec = load_vq_latents(1.0)
-    raw = codec.encode(images)
+    unscaled = load_vq_latents(1.0)
+    raw = unscaled.encode(images)
     settings["latent_scale"] = round(settings["sigma_data"] / raw.std().item(), 4)
-    codec = load_vq_latents(settings["latent_scale"])
+    codec = VQLatents(unscaled.vqvae, settings["latent_scale"])    # the same autoencoder, not loaded twice
     data = raw * settings["latent_scale"]
     ab = alphas_cumprod(linear_betas(settings["timesteps"]))
     net = UNet(settings["model"])

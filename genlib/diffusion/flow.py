@@ -13,6 +13,7 @@ from torch import nn
 
 Tensor = torch.Tensor
 SOLVERS = ("euler", "heun")
+ARCHS = ("unet", "dit")  # the image networks notebook 19 trains with flow matching
 
 
 def _per_item(t: Tensor, like: Tensor) -> Tensor:
@@ -88,22 +89,29 @@ class TimeScaled(nn.Module):
         return self.net(x, self.scale * t, *cond)
 
 
+def flow_network(arch: str, config: dict | None = None) -> TimeScaled:
+    """A fresh image network by architecture name ('unet' or 'dit') and config (None: its defaults), wrapped to take
+    flow time t in [0, 1]: what scripts/train_flow.py trains and load_flow_mnist loads."""
+    from genlib.image.dit import DiT
+    from genlib.image.unet import UNet
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    return TimeScaled({"unet": UNet, "dit": DiT}[arch](config))
+
+
 def load_flow_mnist(arch: str = "unet", device: torch.device | str | None = None) -> tuple[nn.Module, dict]:
     """Notebook 19's shipped flow-matching MNIST model (arch 'unet' or 'dit'; hash-checked, eval mode), called as
     model(x, t) with flow time t in [0, 1], and its manifest entry."""
     from genlib.checkpoints import load_checkpoint, read_manifest
     from genlib.device import get_device
-    from genlib.image.dit import DiT
-    from genlib.image.unet import UNet
-    archs = {"unet": UNet, "dit": DiT}
-    if arch not in archs:
-        raise ValueError(f"arch must be one of {tuple(archs)}, got {arch!r}")
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
     name = f"flow_mnist_{arch}"
     entry = read_manifest().get(name)
     if entry is None:
         raise KeyError(f"no checkpoint {name!r} in checkpoints/manifest.json: train it with "
                        f"`python scripts/train_flow.py --arch {arch}` (60 minutes on one CPU core)")
-    net = archs[arch](entry["settings"]["model"])
-    net = net.to(get_device(device) if device is None or isinstance(device, str) else device)
-    load_checkpoint(name, net)
-    return TimeScaled(net).eval().requires_grad_(False), entry
+    model = flow_network(arch, entry["settings"]["model"])
+    model = model.to(get_device(device) if device is None or isinstance(device, str) else device)
+    load_checkpoint(name, model.net)
+    return model.eval().requires_grad_(False), entry
