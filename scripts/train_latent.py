@@ -31,30 +31,16 @@ from genlib.device import seed_everything  # noqa: E402
 from genlib.diffusion import alphas_cumprod, linear_betas  # noqa: E402
 from genlib.diffusion.ddpm import EMA, load_ddpm_mnist, sample_images  # noqa: E402
 from genlib.diffusion.edm import EpsFromEDM, edm_loss  # noqa: E402
-from genlib.diffusion.latent import VQLatents, load_vq_latents  # noqa: E402
-from genlib.diffusion.samplers import sample  # noqa: E402
+from genlib.diffusion.latent import VQLatents, latent_samples, load_vq_latents  # noqa: E402
 from genlib.image.unet import UNet, UNetConfig, count_parameters  # noqa: E402
 from genlib.metrics import classifier_features, feature_stats, fid, load_fid_classifier  # noqa: E402
 from genlib.train import cosine_lr, train  # noqa: E402
 
 MODEL = UNetConfig(in_channels=16, base_channels=32, channel_mults=(1,), patch_size=1)
 SETTINGS = {"model": MODEL.to_dict(), "batch_size": 64, "lr": 2e-3, "ema_decay": 0.999, "timesteps": 1000,
-            "schedule_share": 0.25, "sigma_data": 0.5, "seed": 0, "autoencoder": "mnist_vqvae"}
+            "schedule_share": 0.25, "sigma_data": 0.5, "seed": 0, "autoencoder": "mnist_vqvae",
+            "latents": "quantized"}
 FID_N, SAMPLER = 1000, "dpmpp_2m"
-
-
-@torch.no_grad()
-def latent_samples(model, ab, codec, n: int, steps: int, snap: bool = True, seed: int = 0,
-                   batch: int = 250) -> torch.Tensor:
-    """n decoded images in [0, 1] from latent noise of `seed`, DPM++ 2M Karras with `steps` steps."""
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(0, n, batch):
-        m = min(batch, n - i)
-        z = sample(model, (m, *codec.shape), SAMPLER, steps, alphas_cumprod=ab, karras=True,
-                   x_T=torch.randn(m, *codec.shape, generator=g), progress=False).x
-        out.append(codec.decode(z, snap=snap))
-    return torch.cat(out)
 
 
 def timed(fn) -> tuple[torch.Tensor, float]:
@@ -69,21 +55,27 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--no-register", action="store_true")
+    parser.add_argument("--latents", choices=("quantized", "encoder"), default=SETTINGS["latents"],
+                        help="diffuse the codebook vectors, or the encoder's outputs before snapping")
+    parser.add_argument("--width", type=int, default=MODEL.base_channels, help="the U-Net's base channels")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = dict(SETTINGS, minutes=args.minutes, threads=torch.get_num_threads())
+    model_cfg = dict(MODEL.to_dict(), base_channels=args.width)
+    settings = dict(SETTINGS, model=model_cfg, latents=args.latents, minutes=args.minutes,
+                    threads=torch.get_num_threads())
     seed_everything(settings["seed"])
     images, _ = load_mnist("train")
-    unscaled = load_vq_latents(1.0)
+    unscaled = load_vq_latents(1.0, quantized=args.latents == "quantized")
     raw = unscaled.encode(images)
     settings["latent_scale"] = round(settings["sigma_data"] / raw.std().item(), 4)
-    codec = VQLatents(unscaled.vqvae, settings["latent_scale"])    # the same autoencoder, not loaded twice
+    codec = VQLatents(unscaled.vqvae, settings["latent_scale"], unscaled.quantized)    # the same autoencoder, not loaded twice
     data = raw * settings["latent_scale"]
     ab = alphas_cumprod(linear_betas(settings["timesteps"]))
     net = UNet(settings["model"])
     print(f"latents {tuple(data.shape[1:])} scaled by {settings['latent_scale']}; U-Net with "
           f"{count_parameters(net):,} parameters; training for {args.minutes:g} minutes", flush=True)
+    path = args.out or checkpoint_dir() / "latent_mnist.pt"
     g = torch.Generator().manual_seed(settings["seed"])
     ema = EMA(net, settings["ema_decay"])
     hist = train(net, lambda m, x0: edm_loss(m, x0, ab, generator=g, schedule_share=settings["schedule_share"],
@@ -92,7 +84,7 @@ def main() -> None:
                  seconds=60 * args.minutes, optimizer=torch.optim.AdamW(net.parameters(), lr=settings["lr"],
                                                                         weight_decay=0.0),
                  lr_schedule=lambda p: cosine_lr(p, warmup=0.01, min_ratio=0.1), grad_clip=1.0, ema=ema,
-                 state_path=ROOT / "build" / "latent_mnist.state.pt", rng=g, desc="latent diffusion")
+                 state_path=ROOT / "build" / f"{path.stem}.state.pt", rng=g, desc="latent diffusion")
     model = EpsFromEDM(ema.model.eval().requires_grad_(False), ab, settings["sigma_data"])
 
     classifier = load_fid_classifier("cpu")
@@ -102,17 +94,16 @@ def main() -> None:
               "reconstruction_val": fid(codec.decode(codec.encode(val)), stats, classifier)}
     pixel, pixel_ab, _ = load_ddpm_mnist("cpu", name="ddpm_mnist_edm")
     for steps in (10, 20):
-        imgs, secs = timed(lambda: latent_samples(model, ab, codec, FID_N, steps))
+        imgs, secs = timed(lambda: latent_samples(model, ab, codec, FID_N, steps, sampler=SAMPLER))
         scores[f"latent_{steps}"] = fid(imgs, stats, classifier)
         scores[f"latent_{steps}_seconds"] = secs
         pimgs, psecs = timed(lambda: sample_images(pixel, pixel_ab, FID_N, SAMPLER, steps, karras=True, seed=0,
                                                    progress=False)[0])
         scores[f"pixel_{steps}"] = fid(pimgs, stats, classifier)
         scores[f"pixel_{steps}_seconds"] = psecs
-    scores["latent_20_nosnap"] = fid(latent_samples(model, ab, codec, FID_N, 20, snap=False), stats, classifier)
+    scores["latent_20_nosnap"] = fid(latent_samples(model, ab, codec, FID_N, 20, snap=False, sampler=SAMPLER), stats, classifier)
     scores = {k: round(v, 3) for k, v in scores.items()}
     print(f"{len(hist.steps)} steps in {hist.seconds:.0f} s; {scores}", flush=True)
-    path = args.out or checkpoint_dir() / "latent_mnist.pt"
     save_weights(model.denoiser.net, path)
     if not args.no_register:
         curve = [round(sum(hist.loss[s:s + 100]) / 100, 4) for s in range(0, len(hist.loss) - 99, 100)]

@@ -36,3 +36,37 @@ def test_latent_codec_errors_name_the_fix():
         codec.encode(torch.zeros(2, 3, 28, 28))
     with pytest.raises(ValueError, match=r"latents \[N, 16, 7, 7\]"):
         codec.decode(torch.zeros(2, 4, 7, 7))
+
+
+def test_encoder_latents_are_the_outputs_before_snapping_and_snapping_decodes_them_like_the_vqvae():
+    codec = load_vq_latents(0.4, quantized=False)
+    x = load_mnist("val")[0][:16]
+    z = codec.encode(x)
+    with torch.no_grad():
+        torch.testing.assert_close(z, codec.vqvae.encoder(x) * 0.4)
+        reference = torch.sigmoid(codec.vqvae(x)[0])
+    q = codec.vqvae.quantizer
+    assert not torch.allclose(q.lookup(q.nearest(z / 0.4)), z / 0.4)      # not on the codebook before snapping
+    torch.testing.assert_close(codec.decode(z, snap=True), reference)     # the quantizer is the decoder's first step
+
+
+class _ZeroEps(torch.nn.Module):
+    """A noise predictor that always says 'no noise': a deterministic stand-in for a trained denoiser."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, t):
+        return torch.zeros_like(x) * self.w
+
+
+def test_latent_samples_are_seeded_batched_and_decoded():
+    from genlib.diffusion import alphas_cumprod, linear_betas
+    from genlib.diffusion.latent import latent_samples
+    codec, ab = load_vq_latents(0.4), alphas_cumprod(linear_betas(1000))
+    a = latent_samples(_ZeroEps(), ab, codec, 5, steps=3, seed=1, batch=2)
+    b = latent_samples(_ZeroEps(), ab, codec, 5, steps=3, seed=1, batch=5)
+    assert a.shape == (5, 1, 28, 28) and 0 <= a.min() and a.max() <= 1
+    torch.testing.assert_close(a, b)                                       # batching does not change the samples
+    assert not torch.allclose(a, latent_samples(_ZeroEps(), ab, codec, 5, steps=3, seed=2))

@@ -3,7 +3,8 @@
 Notebook 17 uses notebook 11's VQ-VAE: a digit becomes a 16 x 7 x 7 grid of codebook vectors (16 times fewer
 positions than 28 x 28 pixels). `VQLatents` turns images into those vectors, scaled to the spread the EDM
 denoiser expects, and turns denoised latents back into images, optionally snapping each vector to its nearest
-codebook entry first (the decoder only ever saw codebook vectors).
+codebook entry first (the decoder only ever saw codebook vectors). With quantized=False the latents are the
+encoder's outputs before snapping, as in Rombach et al.'s VQ models: the quantizer becomes the decoder's first step.
 """
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ NAME, AUTOENCODER = "latent_mnist", "mnist_vqvae"
 class VQLatents(nn.Module):
     """Images [N, 1, 28, 28] in [0, 1] <-> scaled latents [N, code_dim, 7, 7] through a trained VQ-VAE."""
 
-    def __init__(self, vqvae: VQVAE, scale: float):
+    def __init__(self, vqvae: VQVAE, scale: float, quantized: bool = True):
         super().__init__()
         if not scale > 0:
             raise ValueError(f"scale must be > 0 (the factor that gives the latents the denoiser's spread), got {scale}")
         self.vqvae, self.scale = vqvae.eval().requires_grad_(False), float(scale)
+        self.quantized = bool(quantized)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -31,10 +33,13 @@ class VQLatents(nn.Module):
 
     @torch.no_grad()
     def encode(self, images: Tensor) -> Tensor:
-        """The quantized latent vectors of images, times `scale`."""
+        """The latent vectors of images (quantized, or the encoder's before snapping), times `scale`."""
         if images.dim() != 4 or images.shape[1:] != (1, 28, 28):
             raise ValueError(f"encode takes MNIST images [N, 1, 28, 28] in [0, 1], got {tuple(images.shape)}")
-        return self.vqvae.quantizer.lookup(self.vqvae.encode(images)) * self.scale
+        z = self.vqvae.encoder(images)
+        if self.quantized:
+            z = self.vqvae.quantizer.lookup(self.vqvae.quantizer.nearest(z))
+        return z * self.scale
 
     @torch.no_grad()
     def decode(self, latents: Tensor, snap: bool = True) -> Tensor:
@@ -47,7 +52,24 @@ class VQLatents(nn.Module):
         return torch.sigmoid(self.vqvae.decoder(z))
 
 
-def load_vq_latents(scale: float, device: torch.device | str = "cpu") -> VQLatents:
+@torch.no_grad()
+def latent_samples(model: nn.Module, alphas_cumprod: Tensor, codec: VQLatents, n: int, steps: int = 20,
+                   snap: bool = True, seed: int = 0, batch: int = 250, sampler: str = "dpmpp_2m") -> Tensor:
+    """n images in [0, 1] (on the CPU): latents sampled from noise of `seed` with `sampler` (Karras steps), decoded."""
+    from genlib.diffusion.samplers import sample
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(0, n, batch):
+        m = min(batch, n - i)
+        noise = torch.randn(m, *codec.shape, generator=g).to(device)
+        z = sample(model, (m, *codec.shape), sampler, steps, alphas_cumprod=alphas_cumprod, karras=True,
+                   x_T=noise, progress=False).x
+        out.append(codec.decode(z, snap=snap).cpu())
+    return torch.cat(out)
+
+
+def load_vq_latents(scale: float, device: torch.device | str = "cpu", quantized: bool = True) -> VQLatents:
     """The shipped VQ-VAE of notebook 11 (mnist_vqvae) as a latent codec with the given scale."""
     from genlib.checkpoints import load_checkpoint, read_manifest
     entry = read_manifest().get(AUTOENCODER)
@@ -57,7 +79,7 @@ def load_vq_latents(scale: float, device: torch.device | str = "cpu") -> VQLaten
     s = entry["settings"]
     vq = VQVAE(num_codes=s["num_codes"], code_dim=s["code_dim"], width=s["width"], beta=s["beta"]).to(device)
     load_checkpoint(AUTOENCODER, vq)
-    return VQLatents(vq, scale)
+    return VQLatents(vq, scale, quantized)
 
 
 def load_latent_mnist(device: torch.device | str | None = None) -> tuple[nn.Module, Tensor, VQLatents, dict]:
@@ -78,4 +100,4 @@ def load_latent_mnist(device: torch.device | str | None = None) -> tuple[nn.Modu
     load_checkpoint(NAME, net)
     ab = alphas_cumprod(linear_betas(s["timesteps"]))
     model = EpsFromEDM(net, ab, s["sigma_data"]).eval().requires_grad_(False)
-    return model, ab, load_vq_latents(s["latent_scale"], device), entry
+    return model, ab, load_vq_latents(s["latent_scale"], device, s.get("latents", "quantized") == "quantized"), entry
