@@ -91,3 +91,16 @@ def test_bad_family_or_split_is_named():
         world.make_task("poem", random.Random(0))
     with pytest.raises(ValueError, match="split must be 'train' or 'test'"):
         world.make_task("add2", random.Random(0), "val")
+
+
+def test_follow_tasks_carry_a_legitimate_instruction_inside_the_facts():
+    rng = random.Random(3)
+    for split in ("train", "test"):
+        for _ in range(50):
+            t = world.make_task("follow", rng, split)
+            sheet, question = t.prompt.split(" Question: ")
+            assert question in world.FOLLOW_QUESTIONS and t.answer.isupper() and t.answer in sheet
+            assert (t.answer.lower() in world.TRAIN_WORDS) == (split == "train")   # held-out words in the test split
+    assert "follow" in world.SFT_FAMILIES and "follow" not in world.FAMILIES    # the base model's corpus is unchanged
+    with pytest.raises(ValueError, match="fact-sheet"):
+        world.inject(world.make_task("follow", rng), rng)
