@@ -3,13 +3,15 @@
     python scripts/train_latent.py                  # 60 minutes on one CPU core -> checkpoints/latent_mnist.pt
     python scripts/train_latent.py --minutes 1 --no-register --out /tmp/latent.pt     # a quick try
 
-The 9,000 training digits become 16 x 7 x 7 grids of codebook vectors (genlib.diffusion.latent.VQLatents, scaled
-to a standard deviation of 0.5, EDM's sigma_data). A one-level U-Net without patch folding (the grid is already
+The 9,000 training digits become 16 x 7 x 7 grids of the VQ encoder's vectors before snapping to the codebook
+(genlib.diffusion.latent.VQLatents, scaled to a standard deviation of 0.5, EDM's sigma_data; `--latents quantized`
+diffuses the snapped vectors instead, which measured worse: benchmarks/results/latent_variants.md). A one-level
+U-Net of base width 48 without patch folding (the grid is already
 small) learns them with the recipe of the pixel model ddpm_mnist_edm: EDM's preconditioning and loss, AdamW with
 warm-up and cosine decay, an EMA of the weights, state saved to build/ every 5 minutes (rerun to resume).
 
 Measured at the end, N = 1,000 from seed 0, FID against the training digits on the course classifier:
-- the autoencoder's own reconstructions of the 1,000 validation digits: the best latent diffusion can do;
+- the autoencoder's own reconstructions of the 1,000 validation digits, with and without snapping: the floor;
 - latent samples with DPM++ 2M Karras at 10 and 20 steps, decoded with and without snapping to the codebook;
 - seconds for 1,000 samples (decoding included) against the pixel model ddpm_mnist_edm with the same sampler
   and steps, both timed in this run on the same threads: the speed-up per sample.
@@ -36,10 +38,10 @@ from genlib.image.unet import UNet, UNetConfig, count_parameters  # noqa: E402
 from genlib.metrics import classifier_features, feature_stats, fid, load_fid_classifier  # noqa: E402
 from genlib.train import cosine_lr, train  # noqa: E402
 
-MODEL = UNetConfig(in_channels=16, base_channels=32, channel_mults=(1,), patch_size=1)
+MODEL = UNetConfig(in_channels=16, base_channels=48, channel_mults=(1,), patch_size=1)
 SETTINGS = {"model": MODEL.to_dict(), "batch_size": 64, "lr": 2e-3, "ema_decay": 0.999, "timesteps": 1000,
             "schedule_share": 0.25, "sigma_data": 0.5, "seed": 0, "autoencoder": "mnist_vqvae",
-            "latents": "quantized"}
+            "latents": "encoder"}
 FID_N, SAMPLER = 1000, "dpmpp_2m"
 
 
@@ -91,7 +93,8 @@ def main() -> None:
     stats = feature_stats(classifier_features(images, classifier))
     val = load_mnist("val")[0]
     scores = {"real_floor_val": fid(val, stats, classifier),
-              "reconstruction_val": fid(codec.decode(codec.encode(val)), stats, classifier)}
+              "reconstruction_val": fid(codec.decode(codec.encode(val)), stats, classifier),
+              "reconstruction_val_nosnap": fid(codec.decode(codec.encode(val), snap=False), stats, classifier)}
     pixel, pixel_ab, _ = load_ddpm_mnist("cpu", name="ddpm_mnist_edm")
     for steps in (10, 20):
         imgs, secs = timed(lambda: latent_samples(model, ab, codec, FID_N, steps, sampler=SAMPLER))
@@ -108,7 +111,8 @@ def main() -> None:
     if not args.no_register:
         curve = [round(sum(hist.loss[s:s + 100]) / 100, 4) for s in range(0, len(hist.loss) - 99, 100)]
         register("latent_mnist", path, script="scripts/train_latent.py", settings=settings,
-                 metric={"name": "fid", "value": scores["latent_20"], "sampler": "dpmpp_2m karras", "steps": 20,
+                 metric={"name": "fid", "value": scores["latent_20_nosnap"], "decode": "no snapping",
+                         "sampler": "dpmpp_2m karras", "steps": 20,
                          "n": FID_N, "seed": 0, "reference": "train", **scores},
                  train_seconds=round(hist.seconds, 1), steps=len(hist.steps), params=count_parameters(net),
                  loss_curve=curve[:: max(1, len(curve) // 40)], torch=torch.__version__)
