@@ -170,6 +170,14 @@ STUCK: dict[str, list[str]] = {
         "Captions must use the grammar's words in the grammar's order ('a small red circle on the left'); "
         "encode_captions and parse_caption name the words they accept.",
     ],
+    "17": [
+        "The denoiser works on scaled latents (codec.encode multiplies by codec.scale); decoding a latent made by "
+        "hand without that scale gives washed-out or saturated digits. Use codec.encode and codec.decode both ways.",
+        "sample_images is for pixel models; for latents use latent_samples (or samplers.sample with the latent's "
+        "shape, then codec.decode). codec.decode snaps to the codebook unless snap=False, which scores worse here.",
+        "The FLOP counts are for one image; per sample multiply the network's count by the steps and add the "
+        "decoder once. Timings in the notebook vary with the machine; the counts do not.",
+    ],
     "18": [
         "sdedit and inpaint take images in [-1, 1] (x * 2 - 1), like the samplers; passing [0, 1] pixels works "
         "without an error but edits a washed-out picture.",

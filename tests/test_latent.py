@@ -70,3 +70,21 @@ def test_latent_samples_are_seeded_batched_and_decoded():
     assert a.shape == (5, 1, 28, 28) and 0 <= a.min() and a.max() <= 1
     torch.testing.assert_close(a, b)                                       # batching does not change the samples
     assert not torch.allclose(a, latent_samples(_ZeroEps(), ab, codec, 5, steps=3, seed=2))
+
+
+def test_the_shipped_latent_model_denoises_held_out_latents_and_its_manifest_holds_the_notebooks_claims():
+    from genlib.diffusion.latent import load_latent_mnist
+    model, ab, codec, entry = load_latent_mnist("cpu")
+    assert not codec.quantized and codec.scale == entry["settings"]["latent_scale"]
+    z0 = codec.encode(load_mnist("val")[0][:64])                    # validation digits: never trained on
+    g = torch.Generator().manual_seed(0)
+    eps = torch.randn(z0.shape, generator=g)
+    t = 300                                                          # sigma about 0.7: more noise than signal
+    a = ab[t].float()
+    zt = a.sqrt() * z0 + (1 - a).sqrt() * eps
+    with torch.no_grad():
+        x0_hat = (zt - (1 - a).sqrt() * model(zt, t)) / a.sqrt()
+    assert (x0_hat - z0).pow(2).mean() < 0.25 * z0.var()              # far better than guessing the mean
+    m = entry["metric"]
+    assert m["reconstruction_val_nosnap"] < m["reconstruction_val"] and m["latent_20_nosnap"] < m["latent_20"]
+    assert m["real_floor_val"] < m["reconstruction_val_nosnap"] < m["value"] == m["latent_20_nosnap"]
