@@ -8,6 +8,8 @@ which is much smoother than the last step's weights.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -172,8 +174,12 @@ def sample_images(model: nn.Module, alphas_cumprod: Tensor, n: int, sampler: str
                   karras: bool = False, seed: int = 0, batch_size: int = 250,
                   image_shape: tuple[int, ...] = (1, 28, 28), device: torch.device | str | None = None,
                   progress: bool = True, cond: Tensor | None = None, null: int | Tensor | None = None,
-                  guidance: float = 1.0, **kwargs) -> tuple[Tensor, int]:
+                  guidance: float = 1.0, decode: Callable[[Tensor], Tensor] | None = None,
+                  **kwargs) -> tuple[Tensor, int]:
     """n images in [0, 1] (CPU) from genlib.diffusion.sample, in batches, and the model evaluations per image.
+
+    `decode` turns each batch of sampled x into images in [0, 1] (a latent model's decoder); by default x holds
+    pixels in [-1, 1], clamped and mapped to [0, 1]. `image_shape` is then the latent's shape.
 
     cond (one per image, e.g. class labels) samples a conditional model(x, t, cond), guided from `null` by
     `guidance` (genlib.diffusion.guidance.Guided; 1 = plain conditional). A guided step costs two evaluations.
@@ -202,6 +208,6 @@ def sample_images(model: nn.Module, alphas_cumprod: Tensor, n: int, sampler: str
         res = sample(net, chunk.shape, sampler, steps, alphas_cumprod=alphas_cumprod, karras=karras, x_T=chunk,
                      generator=torch.Generator().manual_seed(seed * 100_003 + b + 1), device=device, progress=False,
                      **kwargs)
-        out.append(((res.x.clamp(-1, 1) + 1) / 2).cpu())
+        out.append((decode(res.x) if decode is not None else (res.x.clamp(-1, 1) + 1) / 2).cpu())
         nfe = res.nfe * (1 if cond is None or guidance in (0, 1) else 2)
     return torch.cat(out), nfe

@@ -52,21 +52,13 @@ class VQLatents(nn.Module):
         return torch.sigmoid(self.vqvae.decoder(z))
 
 
-@torch.no_grad()
 def latent_samples(model: nn.Module, alphas_cumprod: Tensor, codec: VQLatents, n: int, steps: int = 20,
                    snap: bool = True, seed: int = 0, batch: int = 250, sampler: str = "dpmpp_2m") -> Tensor:
-    """n images in [0, 1] (on the CPU): latents sampled from noise of `seed` with `sampler` (Karras steps), decoded."""
-    from genlib.diffusion.samplers import sample
-    device = next(model.parameters()).device
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(0, n, batch):
-        m = min(batch, n - i)
-        noise = torch.randn(m, *codec.shape, generator=g).to(device)
-        z = sample(model, (m, *codec.shape), sampler, steps, alphas_cumprod=alphas_cumprod, karras=True,
-                   x_T=noise, progress=False).x
-        out.append(codec.decode(z, snap=snap).cpu())
-    return torch.cat(out)
+    """n images in [0, 1] (on the CPU): latents sampled from noise of `seed` with `sampler` (Karras steps), decoded.
+    The pixel models' sample_images loop, with the latent's shape and the codec's decoder."""
+    from genlib.diffusion.ddpm import sample_images
+    return sample_images(model, alphas_cumprod, n, sampler, steps, karras=True, seed=seed, batch_size=batch,
+                         image_shape=codec.shape, progress=False, decode=lambda z: codec.decode(z, snap=snap))[0]
 
 
 def load_vq_latents(scale: float, device: torch.device | str = "cpu", quantized: bool = True) -> VQLatents:
