@@ -32,7 +32,7 @@ RL_FAMILY = "add3"
 IDK_SHARE = 0.15
 # SFT's mix of task families: the ones the targets hold (2-digit sums, fact-sheet questions) weigh more
 SFT_MIX = ("add2", "add2", "add2", "where", "where", "pet", "pet", "add3", "sub2", "mul", "reverse", "count", "sort",
-           "echo")
+           "echo", "follow")
 BASE_RECIPE = Recipe(batch_size=32, block_size=64, lr=3e-3, optimizer="muon", muon_lr=1e-2, schedule="wsd",
                      cooldown=0.4, min_lr_ratio=0.0)
 BASE_DOCS = 60_000  # documents of prose (about 3M tokens)
