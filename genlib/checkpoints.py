@@ -60,10 +60,25 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
-def save_weights(model: nn.Module | dict, path: str | Path) -> str:
-    """Save a model's state_dict (tensors only) atomically; returns the file's sha256."""
+def round_weights(model: nn.Module, dtype: torch.dtype = torch.float16) -> nn.Module:
+    """Round every floating-point weight to `dtype` and back, in place: measure a model exactly as it will be
+    stored with `save_weights(..., dtype=dtype)` (float16 halves the file; loading casts back)."""
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.to(dtype))
+    return model
+
+
+def save_weights(model: nn.Module | dict, path: str | Path, dtype: torch.dtype | None = None) -> str:
+    """Save a model's state_dict (tensors only) atomically, floating-point tensors cast to `dtype` if given;
+    returns the file's sha256."""
     state = model.state_dict() if isinstance(model, nn.Module) else model
     state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    if dtype is not None:  # cast each storage once, so tied weights (GPT's embedding and head) stay one tensor
+        cast = {}
+        state = {k: cast.setdefault((v.data_ptr(), v.shape), v.to(dtype)) if v.is_floating_point() else v
+                 for k, v in state.items()}
     path = Path(path)
     _atomic_write(path, lambda tmp: torch.save(state, tmp))
     return sha256_file(path)

@@ -29,7 +29,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from genlib.checkpoints import checkpoint_dir, load_weights, register, save_weights  # noqa: E402
+from genlib.checkpoints import checkpoint_dir, load_weights, register, round_weights, save_weights  # noqa: E402
 from genlib.data import tasks as world  # noqa: E402
 from genlib.device import seed_everything  # noqa: E402
 from genlib.text import align  # noqa: E402
@@ -44,7 +44,7 @@ EVAL_N = 100
 
 def save(name: str, model, out: Path, register_it: bool, settings: dict, metric: dict, seconds: float, tok) -> None:
     path = out / f"{name}.pt"
-    save_weights(model, path)
+    save_weights(model, path, dtype=torch.float16)  # half the file; measured after round_weights, as stored
     print(f"{name}: {metric}  ({seconds:.0f} s)", flush=True)
     if register_it:
         register(name, path, script="scripts/train_assistant.py",
@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="weights folder (default checkpoints/)")
     parser.add_argument("--no-register", action="store_true")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="shift every stage's seed (0 reproduces the shipped run; others measure run-to-run spread)")
     args = parser.parse_args()
     stages = args.stages.split(",")
     unknown = set(stages) - set(STEPS)
@@ -77,11 +79,13 @@ def main() -> None:
     steps = {k: max(1, int(v * args.scale_steps)) for k, v in STEPS.items()}
     tok = align.assistant_tokenizer()
     prefix = "assistant_"
+    s = 100 * args.seed
 
     if "base" in stages:
-        seed_everything(0)
+        seed_everything(s)
         t0 = time.perf_counter()
         model, history = pretrain_base(tok, steps["base"])
+        round_weights(model)
         n_tokens = steps["base"] * BASE_RECIPE.batch_size * BASE_RECIPE.block_size
         card = report_card(model, tok, ("add2", "where"))
         save(prefix + "base", model, out, reg, {"steps": steps["base"], "tokens_seen": n_tokens, "recipe": asdict(BASE_RECIPE)},
@@ -90,21 +94,23 @@ def main() -> None:
              time.perf_counter() - t0, tok)
 
     if "sft" in stages:
-        seed_everything(1)
+        seed_everything(s + 1)
         t0 = time.perf_counter()
         model = load(prefix + "base", out)
-        finetune(model, tok, steps["sft"], seed=1)
+        finetune(model, tok, steps["sft"], seed=s + 1)
+        round_weights(model)
         card = report_card(model, tok)
         save(prefix + "sft", model, out, reg, {"steps": steps["sft"], "ramble_share": RAMBLE_SHARE},
              {"name": "held-out task success (greedy)", **card, "ramble_rate_t1": ramble_rate(model, tok)},
              time.perf_counter() - t0, tok)
 
     if "rm" in stages:
-        seed_everything(2)
+        seed_everything(s + 2)
         t0 = time.perf_counter()
         rm = align.RewardModel(CONFIG)
         load(prefix + "sft", out, rm.gpt)
-        train_reward_model(rm, tok, steps["rm"], seed=2)
+        train_reward_model(rm, tok, steps["rm"], seed=s + 2)
+        round_weights(rm)
         save(prefix + "rm", rm, out, reg, {"steps": steps["rm"]},
              {"name": "held-out pair accuracy", "value": round(reward_accuracy(rm, tok), 3)},
              time.perf_counter() - t0, tok)
@@ -115,9 +121,10 @@ def main() -> None:
         rm = load(prefix + "rm", out, align.RewardModel(CONFIG)).eval()
         sweep, best = {}, None
         for beta in DPO_BETAS:
-            seed_everything(3)
+            seed_everything(s + 3)
             policy = copy.deepcopy(sft)
             train_dpo(policy, sft, tok, beta, steps["dpo"], sft_weight=DPO_SFT_WEIGHT)
+            round_weights(policy)
             row = {"win_rate_vs_sft": round(win_rate(rm, tok, policy, sft), 3),
                    "add2": report_card(policy, tok, ("add2",), n=EVAL_N)["add2"],
                    "implicit_reward_acc": round(implicit_reward_accuracy(policy, sft, tok, beta), 3),
@@ -134,23 +141,25 @@ def main() -> None:
               "sweep": sweep, **card}, time.perf_counter() - t0, tok)
 
     if "rl" in stages:
-        seed_everything(4)
+        seed_everything(s + 4)
         t0 = time.perf_counter()
         sft = load(prefix + "sft", out)
         policy = copy.deepcopy(sft)
         before = align.task_accuracy(sft, tok, world.task_set(RL_FAMILY, 200))
         train_grpo(policy, sft, tok, RL_FAMILY, steps["rl"])
+        round_weights(policy)
         after = align.task_accuracy(policy, tok, world.task_set(RL_FAMILY, 200))
         save(prefix + "rl", policy, out, reg, {"steps": steps["rl"], "family": RL_FAMILY, "group": 8, "prompts": 8},
              {"name": f"held-out {RL_FAMILY} success (greedy, n=200)", "before": round(before, 3), "value": round(after, 3)},
              time.perf_counter() - t0, tok)
 
     if "idk" in stages:
-        seed_everything(5)
+        seed_everything(s + 5)
         t0 = time.perf_counter()
         sft = load(prefix + "sft", out)
         model = copy.deepcopy(sft)
-        finetune(model, tok, steps["idk"], seed=5, lr=5e-4, desc="I don't know", idk_share=IDK_SHARE)
+        finetune(model, tok, steps["idk"], seed=s + 5, lr=5e-4, desc="I don't know", idk_share=IDK_SHARE)
+        round_weights(model)
         metric = {"name": "confident-wrong rate on unanswerable questions",
                   "before": confident_wrong_rate(sft, tok), "value": confident_wrong_rate(model, tok),
                   "answerable_before": report_card(sft, tok, ("where", "pet")),
@@ -159,11 +168,12 @@ def main() -> None:
              time.perf_counter() - t0, tok)
 
     if "defended" in stages:
-        seed_everything(6)
+        seed_everything(s + 6)
         t0 = time.perf_counter()
         sft = load(prefix + "sft", out)
         model = copy.deepcopy(sft)
-        finetune(model, tok, steps["defended"], seed=6, lr=5e-4, desc="injection defence", inject_share=0.5)
+        finetune(model, tok, steps["defended"], seed=s + 6, lr=5e-4, desc="injection defence", inject_share=0.5)
+        round_weights(model)
         metric = {"name": "attack success on held-out injection phrasings",
                   "before": attack_success(sft, tok), "value": attack_success(model, tok),
                   "train_phrasings_before": attack_success(sft, tok, "train"),
