@@ -24,6 +24,24 @@ def test_save_load_round_trip_and_hash(ckdir):
     assert not [p for p in os.listdir(ckdir) if p.endswith(".tmp")]
 
 
+def test_float16_storage_loads_back_exactly_what_round_weights_measured(ckdir):
+    torch.manual_seed(0)
+    emb = nn.Embedding(500, 64)
+    head = nn.Linear(64, 500, bias=False)
+    head.weight = emb.weight  # tied, as in the GPT
+    model = nn.ModuleDict({"emb": emb, "head": head})
+    before = emb.weight.detach().clone()
+    ck.round_weights(model)
+    assert not torch.equal(before, emb.weight) and torch.equal(emb.weight, before.half().float())
+    ck.save_weights(model, ckdir / "half.pt", dtype=torch.float16)
+    full = ckdir / "full.pt"
+    ck.save_weights(model, full)
+    assert os.path.getsize(ckdir / "half.pt") < 0.6 * os.path.getsize(full)  # the tied weight is stored once
+    fresh = nn.ModuleDict({"emb": nn.Embedding(500, 64), "head": nn.Linear(64, 500, bias=False)})
+    ck.load_weights(fresh, ckdir / "half.pt")
+    assert fresh["emb"].weight.dtype == torch.float32 and torch.equal(fresh["emb"].weight, emb.weight)
+
+
 def test_hash_mismatch_is_a_clear_error(ckdir):
     a = nn.Linear(2, 2)
     ck.save_weights(a, ckdir / "lin.pt")
