@@ -42,14 +42,15 @@ from genlib.text.evals import (attack_success, confident_wrong_rate, ramble_rate
 EVAL_N = 100
 
 
-def save(name: str, model, out: Path, register_it: bool, settings: dict, metric: dict, seconds: float, tok) -> None:
+def save(name: str, model, out: Path, register_it: bool, settings: dict, metric: dict, seconds: float, tok,
+         seed: int) -> None:
     path = out / f"{name}.pt"
     save_weights(model, path, dtype=torch.float16)  # half the file; measured after round_weights, as stored
     print(f"{name}: {metric}  ({seconds:.0f} s)", flush=True)
     if register_it:
         register(name, path, script="scripts/train_assistant.py",
                  settings={"config": asdict(CONFIG), "tokenizer_merges_sha": align.merges_digest(tok), **settings},
-                 metric=metric, train_seconds=round(seconds, 1), torch=torch.__version__)
+                 metric=metric, train_seconds=round(seconds, 1), torch=torch.__version__, seed=seed)
 
 
 def load(name: str, out: Path, model=None):
@@ -89,9 +90,10 @@ def main() -> None:
         n_tokens = steps["base"] * BASE_RECIPE.batch_size * BASE_RECIPE.block_size
         card = report_card(model, tok, ("add2", "where"))
         save(prefix + "base", model, out, reg, {"steps": steps["base"], "tokens_seen": n_tokens, "recipe": asdict(BASE_RECIPE)},
-             {"name": "held-out task success (greedy)", "final_loss": round(history.loss[-1], 3), **card,
+             {"name": "held-out fact recall in prose (greedy); add2 and where: the same skills asked in chat",
+              "value": history.evals[-1]["prose_recall"], "final_loss": round(history.loss[-1], 3), **card,
               "probes": [{"step": s, **e} for s, e in zip(history.eval_steps, history.evals)]},
-             time.perf_counter() - t0, tok)
+             time.perf_counter() - t0, tok, args.seed)
 
     if "sft" in stages:
         seed_everything(s + 1)
@@ -101,8 +103,9 @@ def main() -> None:
         round_weights(model)
         card = report_card(model, tok)
         save(prefix + "sft", model, out, reg, {"steps": steps["sft"], "ramble_share": RAMBLE_SHARE},
-             {"name": "held-out task success (greedy)", **card, "ramble_rate_t1": ramble_rate(model, tok)},
-             time.perf_counter() - t0, tok)
+             {"name": "held-out task success (greedy), mean over families", "value": round(sum(card.values()) / len(card), 3),
+              **card, "ramble_rate_t1": ramble_rate(model, tok)},
+             time.perf_counter() - t0, tok, args.seed)
 
     if "rm" in stages:
         seed_everything(s + 2)
@@ -113,7 +116,7 @@ def main() -> None:
         round_weights(rm)
         save(prefix + "rm", rm, out, reg, {"steps": steps["rm"]},
              {"name": "held-out pair accuracy", "value": round(reward_accuracy(rm, tok), 3)},
-             time.perf_counter() - t0, tok)
+             time.perf_counter() - t0, tok, args.seed)
 
     if "dpo" in stages:
         t0 = time.perf_counter()
@@ -138,7 +141,7 @@ def main() -> None:
         save(prefix + "dpo", policy, out, reg, {"steps": steps["dpo"], "beta": beta, "betas": list(DPO_BETAS),
                                                    "sft_weight": DPO_SFT_WEIGHT},
              {"name": "win rate over SFT by the reward model (T=1, held-out)", "value": sweep[str(beta)]["win_rate_vs_sft"],
-              "sweep": sweep, **card}, time.perf_counter() - t0, tok)
+              "sweep": sweep, **card}, time.perf_counter() - t0, tok, args.seed)
 
     if "rl" in stages:
         seed_everything(s + 4)
@@ -151,7 +154,7 @@ def main() -> None:
         after = align.task_accuracy(policy, tok, world.task_set(RL_FAMILY, 200))
         save(prefix + "rl", policy, out, reg, {"steps": steps["rl"], "family": RL_FAMILY, "group": 8, "prompts": 8},
              {"name": f"held-out {RL_FAMILY} success (greedy, n=200)", "before": round(before, 3), "value": round(after, 3)},
-             time.perf_counter() - t0, tok)
+             time.perf_counter() - t0, tok, args.seed)
 
     if "idk" in stages:
         seed_everything(s + 5)
@@ -165,7 +168,7 @@ def main() -> None:
                   "answerable_before": report_card(sft, tok, ("where", "pet")),
                   "answerable_after": report_card(model, tok, ("where", "pet"))}
         save(prefix + "idk", model, out, reg, {"steps": steps["idk"], "idk_share": IDK_SHARE}, metric,
-             time.perf_counter() - t0, tok)
+             time.perf_counter() - t0, tok, args.seed)
 
     if "defended" in stages:
         seed_everything(s + 6)
@@ -181,7 +184,7 @@ def main() -> None:
                   "answerable_before": report_card(sft, tok, ("where", "pet")),
                   "answerable_after": report_card(model, tok, ("where", "pet"))}
         save(prefix + "defended", model, out, reg, {"steps": steps["defended"], "inject_share": 0.5}, metric,
-             time.perf_counter() - t0, tok)
+             time.perf_counter() - t0, tok, args.seed)
 
 
 if __name__ == "__main__":
