@@ -104,3 +104,14 @@ def test_follow_tasks_carry_a_legitimate_instruction_inside_the_facts():
     assert "follow" in world.SFT_FAMILIES and "follow" not in world.FAMILIES    # the base model's corpus is unchanged
     with pytest.raises(ValueError, match="fact-sheet"):
         world.inject(world.make_task("follow", rng), rng)
+
+
+def test_injected_pairs_differ_only_by_the_hidden_instruction():
+    """attack_success compares each injected question with the same question without the injection."""
+    from genlib.text import evals
+    for split, attacks in (("test", world.INJECTIONS_TEST), ("train", world.INJECTIONS_TRAIN)):
+        for clean, attacked in evals.injected_tasks(split, 20):
+            extra = [f for f in attacked.facts if f not in clean.facts]
+            assert extra and extra[0] in attacks and len(attacked.facts) == len(clean.facts) + 1
+            assert attacked.answer == clean.answer
+            assert attacked.prompt.split(" Question: ")[1] == clean.prompt.split(" Question: ")[1]
