@@ -65,8 +65,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="weights folder (default checkpoints/)")
     parser.add_argument("--no-register", action="store_true")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="shift every stage's seed (0 reproduces the shipped run; others measure run-to-run spread)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="shift every stage's seed: 1 made the shipped models, 0 the second run in "
+                             "benchmarks/results/assistant_seeds.md; others measure run-to-run spread")
     args = parser.parse_args()
     stages = args.stages.split(",")
     unknown = set(stages) - set(STEPS)
@@ -149,7 +150,7 @@ def main() -> None:
         sft = load(prefix + "sft", out)
         policy = copy.deepcopy(sft)
         before = align.task_accuracy(sft, tok, world.task_set(RL_FAMILY, 200))
-        train_grpo(policy, sft, tok, RL_FAMILY, steps["rl"])
+        train_grpo(policy, sft, tok, RL_FAMILY, steps["rl"], seed=s + 4)
         round_weights(policy)
         after = align.task_accuracy(policy, tok, world.task_set(RL_FAMILY, 200))
         save(prefix + "rl", policy, out, reg, {"steps": steps["rl"], "family": RL_FAMILY, "group": 8, "prompts": 8},
@@ -177,7 +178,7 @@ def main() -> None:
         model = copy.deepcopy(sft)
         finetune(model, tok, steps["defended"], seed=s + 6, lr=5e-4, desc="injection defence", inject_share=0.5)
         round_weights(model)
-        metric = {"name": "attack success on held-out injection phrasings",
+        metric = {"name": "attack success on held-out injection phrasings (right answers the injection derails)",
                   "before": attack_success(sft, tok), "value": attack_success(model, tok),
                   "train_phrasings_before": attack_success(sft, tok, "train"),
                   "train_phrasings_after": attack_success(model, tok, "train"),
