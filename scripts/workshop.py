@@ -106,6 +106,15 @@ STUCK: dict[str, list[str]] = {
         "The sliders need a live kernel and the ipywidgets front end; on GitHub or with `GENLIB_STATIC=1` they show "
         "one static figure at the default values, which learners take for a broken slider.",
     ],
+    "08": [
+        "The SFT mask lines up with the *targets*: `mask[:, 1:]` weights the prediction of token t+1. Using "
+        "`mask[:, :-1]` runs, gives a plausible loss, and trains the model to predict the token after each answer token; "
+        "the `assert_close` against `align.sft_loss` in section 4 is there to catch it.",
+        "The DPO loss starts at exactly log 2 = 0.693 only while the policy equals the reference. Re-running the cell "
+        "with the 10 visible steps without re-running `policy = copy.deepcopy(sft)` starts from the trained copy.",
+        "GRPO's advantage divides by the group's standard deviation: a group that is all right or all wrong has std 0, "
+        "and a hand-written version without the small constant gives NaN (`align.group_advantages` adds 1e-4).",
+    ],
     "09": [
         "Equal training *tokens*, not equal problems: learners who give every format the same number of problems per "
         "step hand the scratchpad model several times more tokens; `ar.batch(rng, fmt, tokens=...)` keeps the race fair.",

@@ -37,7 +37,7 @@ def test_every_stage_is_shipped_small_and_loads(tok):
 def test_base_model_knows_in_prose_but_does_not_answer(tok):
     base = assistant.load_stage("base", tok)
     assert evals.report_card(base, tok, ("add2", "where"), n=50) == {"add2": 0.0, "where": 0.0}
-    assert _metric("base")["probes"][-1]["prose_recall"] >= 0.9  # the gate before SFT (see the drafts' table)
+    assert _metric("base")["probes"][-1]["prose_recall"] >= 0.9  # the gate before SFT (benchmarks/results/assistant_seeds.md)
 
 
 def test_sft_answers_held_out_sums_and_fact_questions_as_recorded(tok, sft):
@@ -52,7 +52,8 @@ def test_reward_model_ranks_held_out_pairs_as_recorded(tok):
     assert acc == pytest.approx(_metric("rm")["value"], abs=1e-3) and acc >= 0.85
 
 
-def test_dpo_keeps_task_success_and_wins_by_the_recorded_rate(tok, sft):
+def test_dpo_keeps_sums_and_fact_answers_and_wins_by_the_recorded_rate(tok, sft):
+    """The targeted families hold; the whole card's mean fell on this run (notebook 08 section 6, the alignment tax)."""
     dpo = assistant.load_stage("dpo", tok)
     card = evals.report_card(dpo, tok, ("add2", "where", "pet"))
     assert card == {f: _metric("dpo")[f] for f in card}
@@ -75,14 +76,15 @@ def test_idk_training_stops_confident_wrong_answers(tok, sft):
     assert all(m["answerable_after"][f] >= m["answerable_before"][f] - 0.05 for f in m["answerable_before"])
 
 
-def test_the_defence_lowers_attack_success_on_new_phrasings(tok):
+def test_the_defence_lowers_attack_success_on_new_phrasings(tok, sft):
     m = _metric("defended")
     defended = assistant.load_stage("defended", tok)
-    assert evals.attack_success(defended, tok) == m["value"] < m["before"]
+    assert evals.attack_success(sft, tok) == m["before"] >= 0.2  # the attack works on the SFT model
+    assert evals.attack_success(defended, tok) == m["value"] <= 0.05
 
 
 def test_a_mismatched_tokenizer_is_refused():
-    other = align.chat_tokenizer("a few words of another corpus, 123 and 456 " * 50, 300)
+    other = align.chat_tokenizer("a few words of another corpus, 123 and 456 " * 50, 270)
     with pytest.raises(ValueError, match="another tokenizer"):
         assistant.load_stage("sft", other)
 
