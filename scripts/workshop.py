@@ -110,8 +110,8 @@ STUCK: dict[str, list[str]] = {
         "The SFT mask lines up with the *targets*: `mask[:, 1:]` weights the prediction of token t+1. Using "
         "`mask[:, :-1]` runs, gives a plausible loss, and trains the model to predict the token after each answer token; "
         "the `assert_close` against `align.sft_loss` in section 4 is there to catch it.",
-        "The DPO loss starts at exactly log 2 = 0.693 only while the policy equals the reference. Re-running the cell "
-        "with the 10 visible steps without re-running `policy = copy.deepcopy(sft)` starts from the trained copy.",
+        "DPO's reference must be the frozen SFT copy: a hand-written loss that takes the reference log-probabilities "
+        "from the policy itself gives a margin of 0, a loss of log 2 = 0.693 at every step and no gradient, with no error.",
         "GRPO's advantage divides by the group's standard deviation: a group that is all right or all wrong has std 0, "
         "and a hand-written version without the small constant gives NaN (`align.group_advantages` adds 1e-4).",
     ],
