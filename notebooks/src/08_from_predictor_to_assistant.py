@@ -126,9 +126,10 @@ print("chat prompt 'What is 58 + 21?' ->", repr(align.respond(base, tok, ["What 
 # How did the base model learn to look facts up? The script probed it every 500 steps, in its own prose, on held-out
 # sheets ("… As we said, Milo lives in") and held-out sums ("58 plus 21 is"). The skill does not grow smoothly: it
 # stays low for thousands of steps, then jumps. Such jumps are typical of copying skills (the "induction heads" of
-# Olsson et al., 2022), and *when* they come depends on the run: the same script with another seed (`--seed 0`) still
-# had 0.24 recall at step 3,000 and jumped between 3,000 and 3,500 instead, and with a slightly different tokenizer
-# it reached only 0.42 by step 4,000 (`benchmarks/results/assistant_answer_format.md`).
+# Olsson et al., 2022), and *whether* they come in time depends on the run: the same script with `--seed 0` still
+# had 0.24 recall at step 3,000 and jumped between 3,000 and 3,500 instead; with seeds 2 and 3 the jump had not come by
+# step 4,000 (recall 0.16 and 0.26, no better than picking one of the sheet's three cities at random). Two runs in
+# four learned to look facts up (`benchmarks/results/assistant_seeds.md`).
 
 # %%
 probes = manifest["assistant_base"]["metric"]["probes"]
