@@ -114,17 +114,16 @@ def test_a_truncated_or_corrupted_file_gets_the_loaders_own_message(ckdir, with_
 def test_every_shipped_checkpoint_has_its_file_hash_and_a_headline_metric():
     """What notebook 00 lists and the README's table quotes: each entry's file is there, matches its hash and size,
     stays under 20 MB, and has a metric with a name and a numeric value."""
-    manifest = json.loads((Path(__file__).resolve().parents[1] / "checkpoints" / "manifest.json").read_text())
+    root = Path(__file__).resolve().parents[1]
+    manifest = json.loads((root / "checkpoints" / "manifest.json").read_text())
     total = 0
     for name, entry in manifest.items():
-        path = Path(__file__).resolve().parents[1] / "checkpoints" / entry["file"]
+        path = root / "checkpoints" / entry["file"]
         assert path.is_file(), f"{name}: {entry['file']} is missing"
         assert path.stat().st_size == entry["bytes"] < 20e6, name
         assert ck.sha256_file(path) == entry["sha256"], name
         metric = entry["metric"]
         assert isinstance(metric.get("name"), str) and isinstance(metric.get("value"), (int, float)), name
         total += entry["bytes"]
-    root = Path(__file__).resolve().parents[1]
     data = sum(f.stat().st_size for f in (root / "data").rglob("*") if f.is_file())
     assert total + data < 100e6, f"checkpoints {total / 1e6:.1f} MB + data {data / 1e6:.1f} MB: a Colab clone should stay under 100 MB"
-
